@@ -1,0 +1,3 @@
+fn main() {
+    println!("azp-agent: not yet implemented");
+}

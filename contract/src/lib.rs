@@ -1,0 +1,1 @@
+//! The pod contract shared by the operator and the agent.

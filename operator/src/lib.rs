@@ -1,0 +1,1 @@
+//! azp-operator: AgentPool CRD, controller and scaling planner.

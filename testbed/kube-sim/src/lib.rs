@@ -1,0 +1,1 @@
+//! A strict Kubernetes API double with a kubelet simulator.

@@ -1,0 +1,471 @@
+//! A runtime that runs each container's `command` + `args` as a local process (the image is
+//! ignored), in its own process group, with the pod's volumes as host directories.
+//!
+//! What a process sees, since it cannot see real mount paths:
+//! - every `volumeMount.mountPath` is a host directory, named in `KUBE_SIM_MOUNT_<PATH>`
+//!   (`/azp/secrets` → `KUBE_SIM_MOUNT_AZP_SECRETS`);
+//! - any env var VALUE that is a mount path or lies below one is rewritten to the host path
+//!   (`PAT_FILE=/azp/secrets/pat` → `PAT_FILE=/tmp/.../volumes/pat/pat`); `workingDir` too;
+//!   `command`/`args` are NOT rewritten (only `$(VAR)` expansion applies to them);
+//! - the termination message file is `KUBE_SIM_TERMINATION_LOG` (the container's
+//!   `terminationMessagePath` is not writable on the host); an env var whose value is the
+//!   container's `terminationMessagePath` (default `/dev/termination-log`) is rewritten to
+//!   it, and [`ProcessRuntime::with_termination_log_env`] names more variables to set to it;
+//! - `KUBE_SIM_POD_DIR` is the pod's private directory; `HOME` defaults to a directory in
+//!   it; `PATH` is the host's; no other host variable leaks in.
+//!
+//! stdout and stderr go to [`ProcessRuntime::log_path`].
+
+use std::ffi::OsString;
+use std::io::{Read as _, Seek as _, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+
+use futures::FutureExt as _;
+use futures::future::BoxFuture;
+use k8s_openapi::api::core::v1::{Container, Pod};
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+
+use super::env::{self, HostMount};
+use super::runtime::{
+    ContainerControl, ContainerExit, ContainerHandle, PodRuntime, PodSandbox, RuntimeError,
+    StopSignal,
+};
+use super::volumes;
+
+/// Env var naming the host file that stands in for `terminationMessagePath`.
+pub const TERMINATION_LOG_ENV: &str = "KUBE_SIM_TERMINATION_LOG";
+/// Env var naming the pod's private host directory.
+pub const POD_DIR_ENV: &str = "KUBE_SIM_POD_DIR";
+/// `terminationMessagePath` when the container does not set one.
+const DEFAULT_TERMINATION_MESSAGE_PATH: &str = "/dev/termination-log";
+/// The real kubelet keeps at most this much of a termination message file.
+const MAX_TERMINATION_MESSAGE_BYTES: u64 = 4096;
+/// `FallbackToLogsOnError` uses at most this much of the log tail...
+const LOG_FALLBACK_BYTES: u64 = 2048;
+/// ...and at most this many lines.
+const LOG_FALLBACK_LINES: usize = 80;
+
+/// The program a container runs instead of its `command`/`args`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerCommand {
+    /// The executable.
+    pub program: OsString,
+    /// Its arguments.
+    pub args: Vec<OsString>,
+    /// Extra environment, set after the container's own.
+    pub env: Vec<(String, String)>,
+}
+
+/// Chooses the program per pod/container (e.g. by image); `None` uses `command`/`args`.
+pub type CommandOverride = Arc<dyn Fn(&Pod, &Container) -> Option<ContainerCommand> + Send + Sync>;
+
+/// Runs containers as host processes. See the module docs for what processes see.
+#[derive(Clone)]
+pub struct ProcessRuntime {
+    base_dir: PathBuf,
+    // Kept so a runtime created in a temporary directory removes it when dropped.
+    _temp: Option<Arc<tempfile::TempDir>>,
+    command_override: Option<CommandOverride>,
+    termination_log_aliases: Vec<String>,
+}
+
+impl std::fmt::Debug for ProcessRuntime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProcessRuntime")
+            .field("base_dir", &self.base_dir)
+            .field("command_override", &self.command_override.is_some())
+            .finish()
+    }
+}
+
+impl ProcessRuntime {
+    /// A runtime keeping pod directories under `base_dir` (created if missing).
+    pub fn new(base_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            base_dir: base_dir.into(),
+            _temp: None,
+            command_override: None,
+            termination_log_aliases: Vec::new(),
+        }
+    }
+
+    /// A runtime in a fresh temporary directory, removed when the last clone is dropped.
+    pub fn in_temp_dir() -> std::io::Result<Self> {
+        let temp = tempfile::Builder::new()
+            .prefix("kube-sim-pods-")
+            .tempdir()?;
+        Ok(Self {
+            base_dir: temp.path().to_path_buf(),
+            _temp: Some(Arc::new(temp)),
+            command_override: None,
+            termination_log_aliases: Vec::new(),
+        })
+    }
+
+    /// Sets the hook that picks the program per pod/container.
+    pub fn with_command_override(mut self, hook: CommandOverride) -> Self {
+        self.command_override = Some(hook);
+        self
+    }
+
+    /// Also passes the termination message file in env var `name` (e.g.
+    /// `AZP_TERMINATION_LOG`), unless the container sets that variable itself.
+    pub fn with_termination_log_env(mut self, name: impl Into<String>) -> Self {
+        self.termination_log_aliases.push(name.into());
+        self
+    }
+
+    /// The directory under which pod directories live.
+    pub fn base_dir(&self) -> &Path {
+        &self.base_dir
+    }
+
+    /// The private host directory of a pod.
+    pub fn pod_dir(&self, pod: &Pod) -> PathBuf {
+        let meta = &pod.metadata;
+        let uid = meta.uid.as_deref().unwrap_or("no-uid");
+        self.base_dir.join(format!(
+            "{}_{}_{}",
+            meta.namespace.as_deref().unwrap_or("default"),
+            meta.name.as_deref().unwrap_or("unnamed"),
+            uid
+        ))
+    }
+
+    /// Where a container's stdout and stderr are written.
+    pub fn log_path(&self, pod: &Pod, container: &str) -> PathBuf {
+        self.pod_dir(pod)
+            .join("logs")
+            .join(format!("{container}.log"))
+    }
+
+    /// The host file standing in for a container's `terminationMessagePath`.
+    pub fn termination_log_path(&self, pod: &Pod, container: &str) -> PathBuf {
+        self.pod_dir(pod).join("termination").join(container)
+    }
+}
+
+impl PodRuntime for ProcessRuntime {
+    fn prepare(
+        &self,
+        client: kube::Client,
+        pod: Arc<Pod>,
+    ) -> BoxFuture<'static, Result<PodSandbox, RuntimeError>> {
+        let pod_dir = self.pod_dir(&pod);
+        async move {
+            let (secrets, config_maps) = volumes::fetch_references(&client, &pod).await?;
+            for sub in ["logs", "termination", "home", "volumes"] {
+                let dir = pod_dir.join(sub);
+                std::fs::create_dir_all(&dir).map_err(|source| RuntimeError::Io {
+                    context: format!("creating {}", dir.display()),
+                    source,
+                })?;
+            }
+            let mut sandbox = PodSandbox {
+                pod,
+                dir: Some(pod_dir.clone()),
+                secrets,
+                config_maps,
+                ..PodSandbox::default()
+            };
+            volumes::materialise(&mut sandbox, &pod_dir)?;
+            Ok(sandbox)
+        }
+        .boxed()
+    }
+
+    fn start_container(
+        &self,
+        sandbox: &PodSandbox,
+        container: &Container,
+    ) -> BoxFuture<'static, Result<ContainerHandle, RuntimeError>> {
+        let launch = self.launch_plan(sandbox, container);
+        async move { spawn(launch?) }.boxed()
+    }
+
+    fn release(&self, sandbox: &PodSandbox) {
+        if let Some(dir) = &sandbox.dir
+            && let Err(e) = std::fs::remove_dir_all(dir)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!(dir = %dir.display(), error = %e, "could not remove pod directory");
+        }
+    }
+}
+
+/// Everything needed to start one process.
+struct LaunchPlan {
+    program: OsString,
+    args: Vec<OsString>,
+    env: Vec<(String, String)>,
+    working_dir: PathBuf,
+    log_path: PathBuf,
+    termination_log: PathBuf,
+    fallback_to_logs: bool,
+}
+
+impl ProcessRuntime {
+    fn launch_plan(
+        &self,
+        sandbox: &PodSandbox,
+        container: &Container,
+    ) -> Result<LaunchPlan, RuntimeError> {
+        let pod = &sandbox.pod;
+        let pod_dir = sandbox.dir.clone().unwrap_or_else(|| self.pod_dir(pod));
+        let mounts = host_mounts(sandbox, container)?;
+        let termination_log = self.termination_log_path(pod, &container.name);
+        // A variable naming the termination message path (`/dev/termination-log` unless the
+        // container says otherwise) points at the host file, like a mount would.
+        let mut rewrites = mounts.clone();
+        rewrites.push(HostMount {
+            mount_path: container
+                .termination_message_path
+                .clone()
+                .unwrap_or_else(|| DEFAULT_TERMINATION_MESSAGE_PATH.to_owned()),
+            host_path: termination_log.clone(),
+        });
+        let mut vars = env::container_env(sandbox, container, &rewrites)?;
+        for alias in &self.termination_log_aliases {
+            if !vars.iter().any(|(name, _)| name == alias) {
+                vars.push((alias.clone(), termination_log.display().to_string()));
+            }
+        }
+        std::fs::write(&termination_log, b"").map_err(|source| RuntimeError::Io {
+            context: format!("creating {}", termination_log.display()),
+            source,
+        })?;
+        let mut base = vec![
+            (
+                "PATH".to_owned(),
+                std::env::var("PATH").unwrap_or_else(|_| "/usr/bin:/bin".to_owned()),
+            ),
+            (
+                "HOME".to_owned(),
+                pod_dir.join("home").display().to_string(),
+            ),
+            (
+                "HOSTNAME".to_owned(),
+                pod.metadata.name.clone().unwrap_or_default(),
+            ),
+            (
+                TERMINATION_LOG_ENV.to_owned(),
+                termination_log.display().to_string(),
+            ),
+            (POD_DIR_ENV.to_owned(), pod_dir.display().to_string()),
+        ];
+        base.extend(mounts.iter().map(|m| {
+            (
+                env::mount_env_name(&m.mount_path),
+                m.host_path.display().to_string(),
+            )
+        }));
+        // The container's own variables win over the base ones, except the kube-sim ones.
+        for (name, value) in base {
+            if name.starts_with("KUBE_SIM_") || !vars.iter().any(|(n, _)| *n == name) {
+                vars.retain(|(n, _)| *n != name);
+                vars.push((name, value));
+            }
+        }
+        let (program, args) = match self
+            .command_override
+            .as_ref()
+            .and_then(|hook| hook(pod, container))
+        {
+            Some(cmd) => {
+                vars.extend(cmd.env);
+                (cmd.program, cmd.args)
+            }
+            None => {
+                let mut words = container
+                    .command
+                    .iter()
+                    .flatten()
+                    .chain(container.args.iter().flatten())
+                    .map(|w| OsString::from(env::expand(w, &vars)));
+                let Some(program) = words
+                    .next()
+                    .filter(|_| container.command.as_ref().is_some_and(|c| !c.is_empty()))
+                else {
+                    return Err(RuntimeError::Start(format!(
+                        "container {} has no command; kube-sim ignores images, so a command (or a command override) is required",
+                        container.name
+                    )));
+                };
+                (program, words.collect())
+            }
+        };
+        let working_dir = match container.working_dir.as_deref() {
+            Some(dir) => env::rewrite_mounted_path(dir, &mounts)
+                .map(PathBuf::from)
+                .unwrap_or_else(|| env::private_root_path(&pod_dir, dir)),
+            None => pod_dir.join("home"),
+        };
+        std::fs::create_dir_all(&working_dir).map_err(|source| RuntimeError::Io {
+            context: format!("creating {}", working_dir.display()),
+            source,
+        })?;
+        Ok(LaunchPlan {
+            program,
+            args,
+            env: vars,
+            working_dir,
+            log_path: self.log_path(pod, &container.name),
+            termination_log,
+            fallback_to_logs: container.termination_message_policy.as_deref()
+                == Some("FallbackToLogsOnError"),
+        })
+    }
+}
+
+fn host_mounts(
+    sandbox: &PodSandbox,
+    container: &Container,
+) -> Result<Vec<HostMount>, RuntimeError> {
+    container
+        .volume_mounts
+        .iter()
+        .flatten()
+        .map(|m| {
+            let volume_dir = sandbox.volume_dirs.get(&m.name).ok_or_else(|| {
+                RuntimeError::Config(format!(
+                    "volume {} of mount {} is not defined",
+                    m.name, m.mount_path
+                ))
+            })?;
+            let host_path = match m.sub_path.as_deref().filter(|s| !s.is_empty()) {
+                Some(sub) => volume_dir.join(sub),
+                None => volume_dir.clone(),
+            };
+            Ok(HostMount {
+                mount_path: m.mount_path.clone(),
+                host_path,
+            })
+        })
+        .collect()
+}
+
+fn spawn(plan: LaunchPlan) -> Result<ContainerHandle, RuntimeError> {
+    let io_err = |context: String| move |source| RuntimeError::Io { context, source };
+    if let Some(parent) = plan.log_path.parent() {
+        std::fs::create_dir_all(parent)
+            .map_err(io_err(format!("creating {}", parent.display())))?;
+    }
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&plan.log_path)
+        .map_err(io_err(format!("opening {}", plan.log_path.display())))?;
+    let log_for_stderr = log
+        .try_clone()
+        .map_err(io_err("cloning log handle".to_owned()))?;
+    let mut command = tokio::process::Command::new(&plan.program);
+    command
+        .args(&plan.args)
+        .env_clear()
+        .envs(plan.env.iter().map(|(k, v)| (k, v)))
+        .current_dir(&plan.working_dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(log))
+        .stderr(Stdio::from(log_for_stderr))
+        .process_group(0)
+        // If the supervising task is dropped (runtime shutdown), do not leave the process.
+        .kill_on_drop(true);
+    let child = command
+        .spawn()
+        .map_err(|e| RuntimeError::Start(format!("starting {:?}: {e}", plan.program)))?;
+    let (handle, control) = ContainerHandle::new_pair();
+    tokio::spawn(supervise(child, control, plan));
+    Ok(handle)
+}
+
+/// Forwards stop signals to the process group and reports the exit.
+async fn supervise(
+    mut child: tokio::process::Child,
+    mut control: ContainerControl,
+    plan: LaunchPlan,
+) {
+    let group = child
+        .id()
+        .and_then(|id| i32::try_from(id).ok())
+        .map(Pid::from_raw);
+    let status = loop {
+        tokio::select! {
+            status = child.wait() => break status,
+            signal = control.signals.recv() => {
+                let signal = match signal {
+                    Some(StopSignal::Terminate) => Signal::SIGTERM,
+                    // The kubelet forgot the container: do not leave it running.
+                    Some(StopSignal::Kill) | None => Signal::SIGKILL,
+                };
+                if let Some(group) = group {
+                    signal_group(group, signal);
+                }
+            }
+        }
+    };
+    // When a container's main process exits, the runtime kills what it left behind.
+    if let Some(group) = group {
+        signal_group(group, Signal::SIGKILL);
+    }
+    let exit_code = match status {
+        Ok(status) => {
+            use std::os::unix::process::ExitStatusExt as _;
+            status
+                .code()
+                .or_else(|| status.signal().map(|s| 128 + s))
+                .unwrap_or(128)
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "waiting for container process failed");
+            128
+        }
+    };
+    let mut message = read_capped(&plan.termination_log, MAX_TERMINATION_MESSAGE_BYTES);
+    if message.is_empty() && plan.fallback_to_logs && exit_code != 0 {
+        message = log_tail(&plan.log_path);
+    }
+    control.exited(ContainerExit::from_code(exit_code, message));
+}
+
+fn signal_group(group: Pid, signal: Signal) {
+    match killpg(group, signal) {
+        Ok(()) | Err(nix::errno::Errno::ESRCH) => {}
+        Err(e) => {
+            tracing::warn!(%group, ?signal, error = %e, "signalling container process group failed")
+        }
+    }
+}
+
+fn read_capped(path: &Path, max: u64) -> String {
+    let Ok(file) = std::fs::File::open(path) else {
+        return String::new();
+    };
+    let mut buf = Vec::new();
+    if file.take(max).read_to_end(&mut buf).is_err() {
+        return String::new();
+    }
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
+/// The last 2 KiB / 80 lines of a log, as `FallbackToLogsOnError` reports.
+fn log_tail(path: &Path) -> String {
+    let Ok(mut file) = std::fs::File::open(path) else {
+        return String::new();
+    };
+    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let start = len.saturating_sub(LOG_FALLBACK_BYTES);
+    if file.seek(SeekFrom::Start(start)).is_err() {
+        return String::new();
+    }
+    let mut buf = Vec::new();
+    if file.read_to_end(&mut buf).is_err() {
+        return String::new();
+    }
+    let text = String::from_utf8_lossy(&buf);
+    let lines: Vec<&str> = text.lines().collect();
+    let keep = lines.len().saturating_sub(LOG_FALLBACK_LINES);
+    lines[keep..].join("\n")
+}

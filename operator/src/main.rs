@@ -1,3 +1,212 @@
-fn main() {
-    println!("azp-operator: not yet implemented");
+//! `azp-operator` command line.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use azp_operator::controller::{Controller, Settings};
+use azp_operator::leader::{self, LeaderConfig};
+use azp_operator::metrics::Metrics;
+use azp_operator::plan::PlannerSettings;
+use azp_operator::server::{self, ServerState};
+use clap::{Parser, Subcommand};
+use tokio::sync::{Notify, watch};
+use tracing::info;
+
+/// Kubernetes operator that runs Azure Pipelines jobs on ephemeral agent pods.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Print the AgentPool CustomResourceDefinition as YAML.
+    Crd,
+    /// Run the controller.
+    Run(Box<RunArgs>),
+}
+
+#[derive(clap::Args, Debug)]
+struct RunArgs {
+    /// Watch AgentPools in this namespace only.
+    #[arg(long, env = "AZP_NAMESPACE", conflicts_with = "all_namespaces")]
+    namespace: Option<String>,
+    /// Watch AgentPools in every namespace (the default when --namespace is not given).
+    #[arg(long)]
+    all_namespaces: bool,
+    /// Address of /metrics, /healthz, /readyz and /hooks/azure-devops.
+    #[arg(long, env = "AZP_METRICS_ADDR", default_value = "0.0.0.0:8080")]
+    metrics_addr: SocketAddr,
+    /// Accept plain http:// organization URLs on 127.0.0.1/localhost (local sandboxes
+    /// only; a PAT would travel in clear text).
+    #[arg(long, env = "AZP_ALLOW_INSECURE_HTTP")]
+    allow_insecure_http: bool,
+    /// File holding the service-hook shared secret (enables POST /hooks/azure-devops).
+    #[arg(long, env = "AZP_HOOK_SECRET_FILE")]
+    hook_secret_file: Option<PathBuf>,
+    /// Elect a leader through a Lease so several replicas are safe.
+    #[arg(long, env = "AZP_LEADER_ELECTION")]
+    leader_election: bool,
+    /// Namespace of the leader Lease.
+    #[arg(long, env = "AZP_LEADER_ELECTION_NAMESPACE", default_value = "default")]
+    leader_election_namespace: String,
+    /// Name of the leader Lease.
+    #[arg(long, default_value = "azp-operator-leader")]
+    leader_election_name: String,
+    /// Lease duration in seconds.
+    #[arg(long, default_value_t = 15)]
+    lease_duration_seconds: u64,
+    /// This replica's identity (defaults to the pod name in $HOSTNAME).
+    #[arg(long, env = "AZP_IDENTITY")]
+    identity: Option<String>,
+    /// Shortest time between two polls of one Azure DevOps pool, in milliseconds.
+    #[arg(long, default_value_t = 5000)]
+    min_poll_spacing_ms: u64,
+    /// Age below which a registration without a pod is never removed, in seconds.
+    #[arg(long, default_value_t = 120)]
+    registration_grace_seconds: u64,
+    /// A pod still Pending after this many seconds makes its AgentPool Degraded.
+    #[arg(long, default_value_t = 300)]
+    pod_startup_warning_seconds: u64,
+    /// Per-request timeout towards Azure DevOps, in seconds.
+    #[arg(long, default_value_t = 10)]
+    ado_timeout_seconds: u64,
+    /// Log format.
+    #[arg(long, default_value = "json", value_parser = ["json", "text"])]
+    log_format: String,
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Crd => {
+            let yaml = azp_operator::crd_yaml().context("serialising the CRD")?;
+            std::io::stdout()
+                .lock()
+                .write_all(yaml.as_bytes())
+                .context("writing the CRD to stdout")?;
+            Ok(())
+        }
+        Command::Run(args) => {
+            let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+            runtime.block_on(run(*args))
+        }
+    }
+}
+
+fn init_logging(format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn run(args: RunArgs) -> anyhow::Result<()> {
+    init_logging(&args.log_format);
+    // kube's rustls client needs a process-wide crypto provider; an error only means one is
+    // already installed.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let hook_secret = match &args.hook_secret_file {
+        Some(path) => {
+            let secret = std::fs::read_to_string(path)
+                .with_context(|| format!("reading the hook secret file {}", path.display()))?;
+            let secret = secret.trim().to_owned();
+            if secret.is_empty() {
+                bail!("the hook secret file {} is empty", path.display());
+            }
+            Some(Arc::<str>::from(secret))
+        }
+        None => None,
+    };
+    let client = kube::Client::try_default()
+        .await
+        .context("connecting to Kubernetes (KUBECONFIG or in-cluster)")?;
+    let identity = args
+        .identity
+        .clone()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| format!("azp-operator-{}", std::process::id()));
+
+    let metrics = Metrics::new();
+    let trigger = Arc::new(Notify::new());
+    let ready = Arc::new(AtomicBool::new(false));
+    let listener = tokio::net::TcpListener::bind(args.metrics_addr)
+        .await
+        .with_context(|| format!("binding {}", args.metrics_addr))?;
+    // Printed on stdout so tests and sandboxes binding port 0 learn the address.
+    println!("listening on http://{}", listener.local_addr()?);
+    let router = server::router(ServerState {
+        metrics: metrics.clone(),
+        trigger: trigger.clone(),
+        hook_secret,
+        ready: ready.clone(),
+    });
+    tokio::spawn(async move {
+        if let Err(error) = axum::serve(listener, router).await {
+            tracing::error!(%error, "HTTP server stopped");
+        }
+    });
+
+    client
+        .apiserver_version()
+        .await
+        .context("reaching the Kubernetes API server")?;
+    ready.store(true, Ordering::Relaxed);
+
+    // Without election this replica always leads; the sender lives as long as `run`.
+    let (_always_leading, always) = watch::channel(true);
+    let election = args.leader_election.then(|| LeaderConfig {
+        namespace: args.leader_election_namespace.clone(),
+        name: args.leader_election_name.clone(),
+        identity: identity.clone(),
+        lease_duration: Duration::from_secs(args.lease_duration_seconds),
+        retry_period: Duration::from_secs((args.lease_duration_seconds / 3).max(1)),
+    });
+    let leader = if let Some(config) = &election {
+        leader::spawn(client.clone(), config.clone())
+    } else {
+        always
+    };
+    info!(%identity, namespace = ?args.namespace, "azp-operator starting");
+    let settings = Settings {
+        namespace: args.namespace.clone(),
+        allow_insecure_http: args.allow_insecure_http,
+        min_poll_spacing: Duration::from_millis(args.min_poll_spacing_ms),
+        ado_timeout: Duration::from_secs(args.ado_timeout_seconds),
+        planner: PlannerSettings {
+            registration_grace: Duration::from_secs(args.registration_grace_seconds),
+        },
+        pod_startup_warning: Duration::from_secs(args.pod_startup_warning_seconds),
+        identity,
+    };
+    let controller = Controller::new(client.clone(), settings, metrics, trigger, leader);
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("installing the SIGTERM handler")?;
+    tokio::select! {
+        () = controller.run() => {}
+        _ = terminate.recv() => info!("SIGTERM: shutting down"),
+        signal = tokio::signal::ctrl_c() => {
+            signal.context("waiting for SIGINT")?;
+            info!("SIGINT: shutting down");
+        }
+    }
+    if let Some(config) = &election {
+        let api = kube::Api::namespaced(client, &config.namespace);
+        if let Err(error) = leader::release(&api, config).await {
+            tracing::warn!(%error, "could not release the leader Lease");
+        }
+    }
+    Ok(())
 }

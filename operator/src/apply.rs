@@ -1,0 +1,279 @@
+//! Applying one AgentPool's [`Plan`]: pods in Kubernetes, agents in Azure DevOps.
+//!
+//! Every step is idempotent and tolerant of races (a pod already gone, an agent already
+//! removed), because the next plan is built from a fresh read and repeats what did not stick.
+
+use std::collections::HashMap;
+
+use azp_ado::{AdoClient, AdoError, NewAgent};
+use azp_contract::{AgentPoolRef, labels, naming};
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
+use kube::{Api, ResourceExt};
+use serde_json::json;
+use tracing::{info, warn};
+
+use crate::crd::AgentPool;
+use crate::plan::{AgentId, Plan};
+use crate::render::{RenderError, new_pod_name, render_pod};
+use crate::status::FIELD_MANAGER;
+
+/// Finalizer that keeps an AgentPool until its registrations are removed from Azure DevOps.
+pub const FINALIZER: &str = "azp.dev/cleanup";
+/// Version reported by placeholder registrations (the service requires one).
+const PLACEHOLDER_VERSION: &str = "4.0.0";
+
+/// Why applying a plan stopped early.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    /// The pod could not be rendered (bad template).
+    #[error(transparent)]
+    Render(#[from] RenderError),
+    /// A Kubernetes write failed.
+    #[error("Kubernetes: {0}")]
+    Kube(#[from] kube::Error),
+    /// An Azure DevOps write failed.
+    #[error(transparent)]
+    Ado(#[from] AdoError),
+}
+
+/// What was done, for status, metrics and Events.
+#[derive(Debug, Default)]
+pub struct Applied {
+    /// Pods created.
+    pub created: Vec<String>,
+    /// Agents disabled.
+    pub disabled: u32,
+    /// Pods deleted for scale-down.
+    pub scaled_down: u32,
+    /// Finished pods deleted.
+    pub finished_deleted: u32,
+    /// Registrations removed.
+    pub registrations_removed: u32,
+    /// Id of a placeholder registered now.
+    pub placeholder_id: Option<i64>,
+    /// The finalizer was removed.
+    pub finalizer_removed: bool,
+}
+
+/// Everything needed to act on one AgentPool.
+pub struct Target<'a> {
+    /// The AgentPool.
+    pub pool: &'a AgentPool,
+    /// Pods API of its namespace.
+    pub pods: Api<Pod>,
+    /// AgentPool API of its namespace.
+    pub pools: Api<AgentPool>,
+    /// Azure DevOps client and pool id.
+    pub ado: &'a AdoClient,
+    /// Azure DevOps pool id.
+    pub pool_id: i32,
+    /// Agent names by id, from the observation the plan was built from.
+    pub agent_names: &'a HashMap<AgentId, String>,
+    /// Pod names by agent name.
+    pub pods_by_agent: &'a HashMap<String, String>,
+}
+
+fn ado_id(id: AgentId) -> i32 {
+    i32::try_from(id).unwrap_or(i32::MAX)
+}
+
+/// Applies `plan`. Scale-down follows rule 4: disable in Azure DevOps first, then mark the
+/// pod; deleting it is left to a later plan built from a fresh read.
+pub async fn apply_plan(target: &Target<'_>, plan: &Plan) -> Result<Applied, ApplyError> {
+    let mut applied = Applied::default();
+    if plan.ensure_placeholder {
+        applied.placeholder_id = Some(ensure_placeholder(target).await?);
+    }
+    for (agent_id, reason) in &plan.remove_registrations {
+        match target
+            .ado
+            .delete_agent(target.pool_id, ado_id(*agent_id))
+            .await
+        {
+            Ok(()) | Err(AdoError::AgentNotFound { .. }) => {
+                info!(agent_id, ?reason, "registration removed");
+                applied.registrations_removed += 1;
+            }
+            // It picked up a job after all: leave it; the next sweep looks again.
+            Err(AdoError::AgentBusy { .. }) => {}
+            Err(error) => return Err(error.into()),
+        }
+    }
+    for agent_id in &plan.disable_agents {
+        match target
+            .ado
+            .set_agent_enabled(target.pool_id, ado_id(*agent_id), false)
+            .await
+        {
+            Ok(_) | Err(AdoError::AgentNotFound { .. }) => {}
+            Err(error) => return Err(error.into()),
+        }
+        applied.disabled += 1;
+        let pod = target
+            .agent_names
+            .get(agent_id)
+            .and_then(|name| target.pods_by_agent.get(name));
+        if let Some(pod) = pod {
+            annotate(
+                &target.pods,
+                pod,
+                labels::DRAINING,
+                &Timestamp::now().to_string(),
+            )
+            .await?;
+        }
+    }
+    for (pod, reason) in &plan.delete_pods {
+        delete_pod(&target.pods, pod).await?;
+        match reason {
+            crate::plan::DeleteReason::Finished => applied.finished_deleted += 1,
+            _ => applied.scaled_down += 1,
+        }
+    }
+    for _ in 0..plan.create_pods {
+        applied.created.push(create_pod(target).await?);
+    }
+    if plan.deletion_complete {
+        remove_finalizer(&target.pools, target.pool).await?;
+        applied.finalizer_removed = true;
+    }
+    Ok(applied)
+}
+
+async fn create_pod(target: &Target<'_>) -> Result<String, ApplyError> {
+    let name = target.pool.name_any();
+    // A name clash (1 in 27^5 per existing pod) is retried once with a fresh name.
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let pod_name = new_pod_name(&name);
+        let pod = render_pod(target.pool, &pod_name)?;
+        match target.pods.create(&PostParams::default(), &pod).await {
+            Ok(_) => return Ok(pod_name),
+            Err(kube::Error::Api(status)) if status.code == 409 && attempts < 3 => {}
+            Err(error) => return Err(error.into()),
+        }
+    }
+}
+
+async fn ensure_placeholder(target: &Target<'_>) -> Result<i64, ApplyError> {
+    let key = AgentPoolRef::new(
+        target.pool.namespace().unwrap_or_default(),
+        target.pool.name_any(),
+    );
+    let name = naming::placeholder_agent_name(&key);
+    let mut capabilities: HashMap<String, String> = target
+        .pool
+        .spec
+        .advertised_capabilities()
+        .into_iter()
+        .collect();
+    capabilities.insert(naming::OWNER_CAPABILITY.into(), key.to_string());
+    let agent = NewAgent {
+        name: name.clone(),
+        version: PLACEHOLDER_VERSION.into(),
+        os_description: Some("azp-operator placeholder (never runs jobs)".into()),
+        enabled: Some(true),
+        max_parallelism: Some(1),
+        system_capabilities: capabilities,
+        ..NewAgent::default()
+    };
+    match target.ado.add_agent(target.pool_id, &agent).await {
+        Ok(agent) => Ok(i64::from(agent.id)),
+        Err(AdoError::AgentExists { .. }) => {
+            match target.ado.find_agent(target.pool_id, &name).await? {
+                Some(agent) => Ok(i64::from(agent.id)),
+                None => Err(AdoError::AgentNotFound {
+                    pool_id: target.pool_id,
+                    agent_id: 0,
+                }
+                .into()),
+            }
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// Sets one annotation on a pod (merge patch; a pod already gone is fine).
+pub async fn annotate(
+    api: &Api<Pod>,
+    pod: &str,
+    key: &str,
+    value: &str,
+) -> Result<(), kube::Error> {
+    let patch = json!({"metadata": {"annotations": {key: value}}});
+    match api
+        .patch(pod, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
+        Err(error) => Err(error),
+    }
+}
+
+/// Deletes a pod; one already gone is fine.
+pub async fn delete_pod(api: &Api<Pod>, pod: &str) -> Result<(), kube::Error> {
+    match api.delete(pod, &DeleteParams::default()).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
+        Err(error) => Err(error),
+    }
+}
+
+/// Adds [`FINALIZER`] unless present.
+pub async fn ensure_finalizer(api: &Api<AgentPool>, pool: &AgentPool) -> Result<(), kube::Error> {
+    if pool.finalizers().iter().any(|f| f == FINALIZER) {
+        return Ok(());
+    }
+    let mut finalizers = pool.finalizers().to_vec();
+    finalizers.push(FINALIZER.into());
+    write_finalizers(api, pool, finalizers).await
+}
+
+async fn remove_finalizer(api: &Api<AgentPool>, pool: &AgentPool) -> Result<(), kube::Error> {
+    let finalizers: Vec<String> = pool
+        .finalizers()
+        .iter()
+        .filter(|f| *f != FINALIZER)
+        .cloned()
+        .collect();
+    if finalizers.len() == pool.finalizers().len() {
+        return Ok(());
+    }
+    write_finalizers(api, pool, finalizers).await
+}
+
+/// Removes the finalizer without cleanup: used when cleanup is impossible for good (the
+/// Azure DevOps pool no longer exists, or the credentials Secret was deleted first).
+pub async fn abandon_cleanup(api: &Api<AgentPool>, pool: &AgentPool) -> Result<(), kube::Error> {
+    warn!(pool = %pool.name_any(), "removing finalizer without Azure DevOps cleanup");
+    remove_finalizer(api, pool).await
+}
+
+async fn write_finalizers(
+    api: &Api<AgentPool>,
+    pool: &AgentPool,
+    finalizers: Vec<String>,
+) -> Result<(), kube::Error> {
+    // resourceVersion in a merge patch is a precondition: a concurrent change to the object
+    // makes this write fail with 409 instead of overwriting someone else's finalizer.
+    let patch = json!({"metadata": {
+        "finalizers": finalizers,
+        "resourceVersion": pool.resource_version(),
+    }});
+    let params = PatchParams {
+        field_manager: Some(FIELD_MANAGER.into()),
+        ..PatchParams::default()
+    };
+    match api
+        .patch(&pool.name_any(), &params, &Patch::Merge(&patch))
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
+        Err(error) => Err(error),
+    }
+}

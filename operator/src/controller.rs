@@ -1,0 +1,923 @@
+//! The reconcile loop: observe → plan → apply → status, once per Azure DevOps pool.
+//!
+//! Why a loop over Azure DevOps pools rather than one reconcile per AgentPool: scaling rule 1
+//! (one poll per Azure DevOps pool shared by all AgentPools on it) and rule 2 (each job
+//! counted for exactly one AgentPool) are properties of the *group*, so the group is the unit
+//! of work. Kubernetes watches only wake the loop; every pass re-lists AgentPools and pods
+//! (no informer-cache lag can make it create a pod twice) and polls Azure DevOps when the
+//! group is due: at its interval, or sooner after a service hook or a relevant Kubernetes
+//! change, but never more often than `min_poll_spacing` and never inside a backoff.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use azp_ado::{AdoClient, AdoClientConfig, AdoError, Auth, Secret as AdoSecret};
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::ListParams;
+use kube::runtime::watcher;
+use kube::{Api, Client, ResourceExt};
+use tokio::sync::{Notify, watch};
+use tokio::time::Instant;
+use tracing::{debug, info, warn};
+
+use crate::apply::{self, Target};
+use crate::crd::{AgentPool, AzureDevOpsPoolKey, check_organization_url, condition_type};
+use crate::events::{EventSink, reason};
+use crate::metrics::{AdoRequestMetrics, Metrics, labels};
+use crate::observe;
+use crate::plan::{self, PlannerSettings, PoolKey, PoolSnapshot};
+use crate::poller::{Backoff, Observation, observe_pool};
+use crate::secrets::read_pat;
+use crate::status::{Health, StatusUpdate, apply_status, next_status};
+
+/// Operator settings that are not part of any AgentPool.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Watch one namespace, or all when `None`.
+    pub namespace: Option<String>,
+    /// Accept `http://` loopback organizations (local testing only).
+    pub allow_insecure_http: bool,
+    /// Shortest time between two polls of one Azure DevOps pool, whatever wakes the loop.
+    pub min_poll_spacing: Duration,
+    /// Per-request timeout of the Azure DevOps client.
+    pub ado_timeout: Duration,
+    /// Planner tunables.
+    pub planner: PlannerSettings,
+    /// A live pod still Pending after this long makes the AgentPool Degraded.
+    pub pod_startup_warning: Duration,
+    /// This replica's identity (Events).
+    pub identity: String,
+}
+
+/// Per Azure DevOps pool state that survives passes.
+struct GroupState {
+    client: Option<(AdoSecret, AdoClient)>,
+    pool_id: Option<i32>,
+    backoff: Backoff,
+    next_poll: Instant,
+    last_poll: Option<Instant>,
+    /// Jobs whose assignment latency was already observed.
+    seen_assigned: HashSet<i64>,
+    /// Jobs a pod was already created for (queue-to-pod latency).
+    served: HashSet<i64>,
+}
+
+impl GroupState {
+    fn new(now: Instant) -> Self {
+        Self {
+            client: None,
+            pool_id: None,
+            backoff: Backoff::default(),
+            next_poll: now,
+            last_poll: None,
+            seen_assigned: HashSet::new(),
+            served: HashSet::new(),
+        }
+    }
+}
+
+/// The controller.
+pub struct Controller {
+    client: Client,
+    settings: Settings,
+    metrics: Arc<Metrics>,
+    events: EventSink,
+    trigger: Arc<Notify>,
+    leader: watch::Receiver<bool>,
+    groups: HashMap<AzureDevOpsPoolKey, GroupState>,
+}
+
+/// A member of a group that passed the checks and may be planned.
+struct Member<'a> {
+    pool: &'a AgentPool,
+    namespace: String,
+    key: PoolKey,
+}
+
+impl Controller {
+    /// A controller that acts while `leader` is true; `trigger` (service hooks) asks for an
+    /// immediate poll.
+    pub fn new(
+        client: Client,
+        settings: Settings,
+        metrics: Arc<Metrics>,
+        trigger: Arc<Notify>,
+        leader: watch::Receiver<bool>,
+    ) -> Self {
+        let events = EventSink::new(client.clone(), &settings.identity);
+        Self {
+            client,
+            settings,
+            metrics,
+            events,
+            trigger,
+            leader,
+            groups: HashMap::new(),
+        }
+    }
+
+    fn pool_api(&self) -> Api<AgentPool> {
+        match &self.settings.namespace {
+            Some(ns) => Api::namespaced(self.client.clone(), ns),
+            None => Api::all(self.client.clone()),
+        }
+    }
+
+    fn pod_api(&self) -> Api<Pod> {
+        match &self.settings.namespace {
+            Some(ns) => Api::namespaced(self.client.clone(), ns),
+            None => Api::all(self.client.clone()),
+        }
+    }
+
+    /// Runs until the process ends.
+    pub async fn run(mut self) {
+        let kube_changed = Arc::new(Notify::new());
+        spawn_watchers(self.pool_api(), self.pod_api(), kube_changed.clone());
+        loop {
+            if !*self.leader.borrow() {
+                // Followers hold no state: a new leader starts from a fresh read.
+                self.groups.clear();
+                if self.leader.changed().await.is_err() {
+                    return;
+                }
+                continue;
+            }
+            if let Err(error) = self.pass().await {
+                warn!(%error, "reconcile pass failed");
+            }
+            let now = Instant::now();
+            let next = self
+                .groups
+                .values()
+                .map(|g| g.next_poll)
+                .min()
+                .unwrap_or(now + Duration::from_secs(30))
+                .max(now + Duration::from_millis(100));
+            tokio::select! {
+                () = tokio::time::sleep_until(next) => {}
+                () = self.trigger.notified() => self.expedite(),
+                () = kube_changed.notified() => {
+                    // Coalesce a burst of watch events into one pass.
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    self.expedite();
+                }
+                _ = self.leader.changed() => {}
+            }
+        }
+    }
+
+    /// Brings every healthy group's next poll forward to the earliest allowed time.
+    fn expedite(&mut self) {
+        let now = Instant::now();
+        for group in self.groups.values_mut() {
+            group.next_poll = triggered_poll_time(
+                group.next_poll,
+                group.last_poll,
+                self.settings.min_poll_spacing,
+                group.backoff.failures(),
+                now,
+            );
+        }
+    }
+
+    async fn pass(&mut self) -> Result<(), kube::Error> {
+        let pools = self.pool_api().list(&ListParams::default()).await?.items;
+        let selector = format!(
+            "{}={}",
+            azp_contract::labels::MANAGED_BY,
+            azp_contract::labels::MANAGED_BY_VALUE
+        );
+        let pods = self
+            .pod_api()
+            .list(&ListParams::default().labels(&selector))
+            .await?
+            .items;
+        let mut grouped: BTreeMap<AzureDevOpsPoolKey, Vec<&AgentPool>> = BTreeMap::new();
+        for pool in &pools {
+            grouped
+                .entry(pool.spec.azure_devops_pool())
+                .or_default()
+                .push(pool);
+        }
+        self.groups.retain(|key, _| grouped.contains_key(key));
+        let now = Instant::now();
+        for (key, members) in grouped {
+            let group = self
+                .groups
+                .entry(key.clone())
+                .or_insert_with(|| GroupState::new(now));
+            if group.next_poll > now {
+                continue;
+            }
+            if !*self.leader.borrow() {
+                return Ok(());
+            }
+            let interval = members
+                .iter()
+                .filter_map(|p| p.spec.scaling.poll_interval().ok())
+                .min()
+                .unwrap_or(Duration::from_secs(15));
+            let mut group = self
+                .groups
+                .remove(&key)
+                .unwrap_or_else(|| GroupState::new(now));
+            let wait = self
+                .reconcile_group(&key, &members, &pods, &mut group, interval)
+                .await;
+            group.last_poll = Some(Instant::now());
+            group.next_poll = Instant::now() + wait;
+            self.groups.insert(key, group);
+        }
+        Ok(())
+    }
+
+    /// Reconciles every AgentPool of one Azure DevOps pool; returns the wait until the next poll.
+    async fn reconcile_group(
+        &self,
+        key: &AzureDevOpsPoolKey,
+        pools: &[&AgentPool],
+        pods: &[Pod],
+        group: &mut GroupState,
+        interval: Duration,
+    ) -> Duration {
+        // 1. Per-AgentPool checks: URL policy, spec, credentials.
+        let mut members = Vec::new();
+        let mut pat = None;
+        for pool in pools {
+            let namespace = pool.namespace().unwrap_or_default();
+            let checked =
+                check_organization_url(&pool.spec.organization, self.settings.allow_insecure_http)
+                    .map_err(|e| ("OrganizationRefused", e.to_string()))
+                    .and_then(|()| {
+                        pool.planner_view()
+                            .map_err(|e| ("InvalidSpec", e.to_string()))
+                    });
+            if let Err((reason, message)) = checked {
+                if pool.metadata.deletion_timestamp.is_some() {
+                    // A spec that can never be served cannot be cleaned up either.
+                    self.abandon(pool).await;
+                } else {
+                    self.report_misconfigured(pool, reason, &message).await;
+                }
+                continue;
+            }
+            match read_pat(&self.client, pool, &namespace).await {
+                Ok(secret) => {
+                    pat.get_or_insert(secret);
+                }
+                Err(error) => {
+                    if pool.metadata.deletion_timestamp.is_some() {
+                        // Credentials deleted before the AgentPool: cleanup is impossible.
+                        self.abandon(pool).await;
+                    } else {
+                        self.report_misconfigured(pool, error.reason(), &error.to_string())
+                            .await;
+                    }
+                    continue;
+                }
+            }
+            let key = PoolKey::new(namespace.clone(), pool.name_any());
+            members.push(Member {
+                pool,
+                namespace,
+                key,
+            });
+        }
+        let Some(pat) = pat else {
+            return interval;
+        };
+        let Some(first) = members.first() else {
+            return interval;
+        };
+
+        // 2. One client per group, rebuilt when the PAT changes.
+        let client = match self.client_for(group, &first.pool.spec.organization, pat) {
+            Ok(client) => client,
+            Err(error) => {
+                for member in &members {
+                    self.report_ado_failure(member.pool, &error).await;
+                }
+                return group.backoff.failed(interval, &error);
+            }
+        };
+
+        // 3. The shared poll (rule 1).
+        let polled = self.poll(&client, group, &first.pool.spec.pool).await;
+        let (pool_id, observation) = match polled {
+            Ok(ok) => ok,
+            Err(error) => {
+                self.count_poll(key, error.reason());
+                if matches!(error, AdoError::PoolNotFound { .. }) {
+                    group.pool_id = None;
+                }
+                for member in &members {
+                    if matches!(error, AdoError::PoolNotFound { .. })
+                        && member.pool.metadata.deletion_timestamp.is_some()
+                    {
+                        self.abandon(member.pool).await;
+                        continue;
+                    }
+                    self.report_ado_failure(member.pool, &error).await;
+                }
+                let wait = group.backoff.failed(interval, &error);
+                info!(pool = %key.pool, reason = error.reason(), wait_s = wait.as_secs(), "poll failed; backing off");
+                return wait;
+            }
+        };
+        self.count_poll(key, "ok");
+        let rate_limit = client.rate_limit();
+        if let Some(snapshot) = &rate_limit {
+            let remaining = snapshot
+                .remaining
+                .map_or(-1, |r| i64::try_from(r).unwrap_or(i64::MAX));
+            self.metrics
+                .rate_limit_remaining
+                .get_or_create(&labels(&[
+                    ("organization", &key.organization),
+                    ("pool", &key.pool),
+                ]))
+                .set(remaining);
+        }
+        let rate_limited = rate_limit
+            .as_ref()
+            .is_some_and(|s| s.server_hint().is_some());
+        self.observe_assignments(group, &observation);
+
+        // 4. Finished pods: record outcomes before anything may delete them.
+        let mut outcomes: HashMap<PoolKey, (u64, u64)> = HashMap::new();
+        let mut recorded: HashSet<String> = HashSet::new();
+        for member in &members {
+            for pod in pods_of(pods, &member.key) {
+                let Some(view) = observe::pod_view(pod) else {
+                    continue;
+                };
+                if !view.phase.is_finished() || view.outcome_recorded {
+                    continue;
+                }
+                let api: Api<Pod> = Api::namespaced(self.client.clone(), &member.namespace);
+                let now = k8s_openapi::jiff::Timestamp::now().to_string();
+                if let Err(error) = apply::annotate(
+                    &api,
+                    &view.name,
+                    azp_contract::labels::OUTCOME_RECORDED,
+                    &now,
+                )
+                .await
+                {
+                    warn!(%error, pod = %view.name, "could not mark outcome recorded");
+                    continue;
+                }
+                recorded.insert(view.name.clone());
+                let outcome = observe::pod_outcome(pod);
+                if outcome.ran_job() {
+                    let entry = outcomes.entry(member.key.clone()).or_default();
+                    if outcome.succeeded() {
+                        entry.0 += 1;
+                    } else {
+                        entry.1 += 1;
+                    }
+                    self.events
+                        .normal(
+                            member.pool,
+                            reason::JOB_FINISHED,
+                            describe_outcome(&view.name, &outcome),
+                        )
+                        .await;
+                }
+            }
+        }
+
+        // 5. Plan.
+        let snapshot = PoolSnapshot {
+            pools: members
+                .iter()
+                .filter_map(|m| m.pool.planner_view().ok())
+                .collect(),
+            jobs: observation.jobs.iter().map(observe::job_view).collect(),
+            agents: observation.agents.iter().map(observe::agent_view).collect(),
+            pods: members
+                .iter()
+                .flat_map(|m| pods_of(pods, &m.key))
+                .filter_map(|pod| {
+                    let mut view = observe::pod_view(pod)?;
+                    view.outcome_recorded |= recorded.contains(&view.name);
+                    Some(view)
+                })
+                .collect(),
+            now: SystemTime::now(),
+        };
+        let plans = plan::plan(&snapshot, &self.settings.planner);
+        let agent_names: HashMap<i64, String> = snapshot
+            .agents
+            .iter()
+            .map(|a| (a.id, a.name.clone()))
+            .collect();
+        let pods_by_agent: HashMap<String, String> = snapshot
+            .pods
+            .iter()
+            .map(|p| (p.agent_name.clone(), p.name.clone()))
+            .collect();
+        let mut pending_jobs: Vec<&plan::JobView> =
+            snapshot.jobs.iter().filter(|j| j.is_pending()).collect();
+        pending_jobs.sort_by_key(|j| j.queue_time);
+
+        // 6. Apply and report, AgentPool by AgentPool.
+        let mut wait_override = None;
+        for member in &members {
+            let Some(plan) = plans.for_pool(&member.key) else {
+                continue;
+            };
+            let target = Target {
+                pool: member.pool,
+                pods: Api::namespaced(self.client.clone(), &member.namespace),
+                pools: Api::namespaced(self.client.clone(), &member.namespace),
+                ado: &client,
+                pool_id,
+                agent_names: &agent_names,
+                pods_by_agent: &pods_by_agent,
+            };
+            if member.pool.metadata.deletion_timestamp.is_none()
+                && let Err(error) = apply::ensure_finalizer(&target.pools, member.pool).await
+            {
+                warn!(%error, "could not add finalizer");
+                continue;
+            }
+            let (applied, health) = match apply::apply_plan(&target, plan).await {
+                Ok(applied) => (
+                    applied,
+                    Health::Serving {
+                        unservable_jobs: plans.unservable_jobs.len(),
+                        rate_limited,
+                        stuck_pods: stuck_pods(
+                            &snapshot,
+                            &member.key,
+                            self.settings.pod_startup_warning,
+                        ),
+                    },
+                ),
+                Err(apply::ApplyError::Ado(error)) => {
+                    self.report_ado_event(member.pool, &error).await;
+                    wait_override = Some(group.backoff.failed(interval, &error));
+                    (
+                        apply::Applied::default(),
+                        Health::AdoFailed {
+                            reason: error.reason().into(),
+                            message: error.to_string(),
+                        },
+                    )
+                }
+                Err(apply::ApplyError::Render(error)) => (
+                    apply::Applied::default(),
+                    Health::Misconfigured {
+                        reason: "InvalidTemplate".into(),
+                        message: error.to_string(),
+                    },
+                ),
+                Err(apply::ApplyError::Kube(error)) => {
+                    warn!(%error, pool = %member.key, "Kubernetes write failed");
+                    (
+                        apply::Applied::default(),
+                        Health::Misconfigured {
+                            reason: "KubernetesWriteFailed".into(),
+                            message: error.to_string(),
+                        },
+                    )
+                }
+            };
+            self.record(member, plan, &applied, &mut pending_jobs, group)
+                .await;
+            if applied.finalizer_removed {
+                continue;
+            }
+            let (succeeded, failed) = outcomes.get(&member.key).copied().unwrap_or_default();
+            let update = StatusUpdate {
+                counts: Some(plan.counts),
+                pool_id: Some(i64::from(pool_id)),
+                placeholder_agent_id: applied.placeholder_id.or_else(|| {
+                    let name = azp_contract::naming::placeholder_agent_name(&member.key);
+                    snapshot
+                        .agents
+                        .iter()
+                        .find(|a| a.name == name)
+                        .map(|a| a.id)
+                }),
+                polled: true,
+                succeeded,
+                failed,
+            };
+            self.write_status(member.pool, &health, &update).await;
+            self.export_gauges(&member.key, plan, &snapshot);
+        }
+        wait_override.unwrap_or_else(|| group.backoff.succeeded(interval, rate_limit.as_ref()))
+    }
+
+    fn client_for(
+        &self,
+        group: &mut GroupState,
+        organization: &str,
+        pat: AdoSecret,
+    ) -> Result<AdoClient, AdoError> {
+        if let Some((current, client)) = &group.client
+            && *current == pat
+        {
+            return Ok(client.clone());
+        }
+        let url = url::Url::parse(organization).map_err(|e| AdoError::InvalidConfig {
+            message: e.to_string(),
+        })?;
+        let mut config = AdoClientConfig::new(url, Auth::Pat(pat.clone()));
+        config.allow_insecure_http = self.settings.allow_insecure_http;
+        config.request_timeout = self.settings.ado_timeout;
+        config.observer = Some(Arc::new(AdoRequestMetrics(self.metrics.clone())));
+        let client = AdoClient::new(config)?;
+        group.client = Some((pat, client.clone()));
+        group.pool_id = None;
+        Ok(client)
+    }
+
+    async fn poll(
+        &self,
+        client: &AdoClient,
+        group: &mut GroupState,
+        pool_name: &str,
+    ) -> Result<(i32, Observation), AdoError> {
+        let pool_id = match group.pool_id {
+            Some(id) => id,
+            None => {
+                let pool = client.find_pool(pool_name).await?;
+                group.pool_id = Some(pool.id);
+                pool.id
+            }
+        };
+        Ok((pool_id, observe_pool(client, pool_id).await?))
+    }
+
+    fn count_poll(&self, key: &AzureDevOpsPoolKey, result: &str) {
+        self.metrics
+            .polls
+            .get_or_create(&labels(&[("pool", &key.pool), ("result", result)]))
+            .inc();
+    }
+
+    fn observe_assignments(&self, group: &mut GroupState, observation: &Observation) {
+        for job in &observation.jobs {
+            if let (Some(queued), Some(assigned)) = (job.queue_time, job.assign_time)
+                && group.seen_assigned.insert(job.request_id)
+            {
+                let seconds = (assigned - queued).num_milliseconds().max(0) as f64 / 1000.0;
+                self.metrics
+                    .queue_to_assignment_seconds
+                    .get_or_create(&Vec::new())
+                    .observe(seconds);
+            }
+        }
+        // Forget jobs that left the unfinished list, so the sets stay bounded.
+        let live: HashSet<i64> = observation.jobs.iter().map(|j| j.request_id).collect();
+        group.seen_assigned.retain(|id| live.contains(id));
+        group.served.retain(|id| live.contains(id));
+    }
+
+    async fn record(
+        &self,
+        member: &Member<'_>,
+        plan: &plan::Plan,
+        applied: &apply::Applied,
+        pending_jobs: &mut Vec<&plan::JobView>,
+        group: &mut GroupState,
+    ) {
+        let pool = member.key.to_string();
+        let note = plan.explanations.join("; ");
+        if !applied.created.is_empty() {
+            self.metrics
+                .decision(&pool, "create_pod", applied.created.len() as u64);
+            let now = SystemTime::now();
+            // Queue-to-pod latency: each new pod is credited to the oldest pending job not
+            // yet served (the planner does not bind pods to jobs; this is the FIFO view).
+            for _ in &applied.created {
+                if let Some(position) = pending_jobs
+                    .iter()
+                    .position(|j| !group.served.contains(&j.request_id))
+                {
+                    let job = pending_jobs.remove(position);
+                    group.served.insert(job.request_id);
+                    let seconds = now
+                        .duration_since(job.queue_time)
+                        .unwrap_or_default()
+                        .as_secs_f64();
+                    self.metrics
+                        .queue_to_pod_seconds
+                        .get_or_create(&labels(&[("agentpool", &pool)]))
+                        .observe(seconds);
+                }
+            }
+            info!(pool = %pool, pods = ?applied.created, "scaled up");
+            self.events
+                .normal(
+                    member.pool,
+                    reason::SCALE_UP,
+                    format!("created {} pod(s): {note}", applied.created.len()),
+                )
+                .await;
+        }
+        if applied.disabled + applied.scaled_down > 0 {
+            self.metrics
+                .decision(&pool, "disable_agent", u64::from(applied.disabled));
+            self.metrics
+                .decision(&pool, "delete_pod", u64::from(applied.scaled_down));
+            self.events
+                .normal(
+                    member.pool,
+                    reason::SCALE_DOWN,
+                    format!(
+                        "disabled {} agent(s), deleted {} pod(s): {note}",
+                        applied.disabled, applied.scaled_down
+                    ),
+                )
+                .await;
+        }
+        if applied.registrations_removed > 0 {
+            self.metrics.decision(
+                &pool,
+                "remove_registration",
+                u64::from(applied.registrations_removed),
+            );
+            self.events
+                .normal(
+                    member.pool,
+                    reason::REGISTRATION_REMOVED,
+                    format!(
+                        "removed {} agent registration(s): {note}",
+                        applied.registrations_removed
+                    ),
+                )
+                .await;
+        }
+        if let Some(id) = applied.placeholder_id {
+            self.metrics.decision(&pool, "register_placeholder", 1);
+            self.events
+                .normal(
+                    member.pool,
+                    reason::PLACEHOLDER_REGISTERED,
+                    format!("placeholder agent {id} registered"),
+                )
+                .await;
+        }
+        if applied.finished_deleted > 0 {
+            self.metrics.decision(
+                &pool,
+                "delete_finished_pod",
+                u64::from(applied.finished_deleted),
+            );
+        }
+        debug!(pool = %pool, ?plan, "plan applied");
+    }
+
+    fn export_gauges(&self, key: &PoolKey, plan: &plan::Plan, snapshot: &PoolSnapshot) {
+        let pool = key.to_string();
+        self.metrics
+            .pending_jobs
+            .get_or_create(&labels(&[("agentpool", &pool)]))
+            .set(i64::from(plan.counts.queued));
+        for (state, value) in [
+            ("running", plan.counts.running),
+            ("idle", plan.counts.idle),
+            ("starting", plan.counts.starting),
+        ] {
+            self.metrics
+                .agents
+                .get_or_create(&labels(&[("agentpool", &pool), ("state", state)]))
+                .set(i64::from(value));
+        }
+        let mut phases: BTreeMap<&str, i64> =
+            ["Pending", "Running", "Succeeded", "Failed", "Unknown"]
+                .into_iter()
+                .map(|p| (p, 0))
+                .collect();
+        for pod in snapshot.pods.iter().filter(|p| &p.owner == key) {
+            let phase = match pod.phase {
+                plan::PodPhase::Pending => "Pending",
+                plan::PodPhase::Running => "Running",
+                plan::PodPhase::Succeeded => "Succeeded",
+                plan::PodPhase::Failed => "Failed",
+                plan::PodPhase::Unknown => "Unknown",
+            };
+            *phases.entry(phase).or_default() += 1;
+        }
+        for (phase, count) in phases {
+            self.metrics
+                .pods
+                .get_or_create(&labels(&[("agentpool", &pool), ("phase", phase)]))
+                .set(count);
+        }
+    }
+
+    async fn write_status(&self, pool: &AgentPool, health: &Health, update: &StatusUpdate) {
+        let status = next_status(pool, health, update);
+        let api: Api<AgentPool> =
+            Api::namespaced(self.client.clone(), &pool.namespace().unwrap_or_default());
+        if let Err(error) = apply_status(&api, pool, &status).await {
+            warn!(%error, pool = %pool.name_any(), "status write failed");
+        }
+    }
+
+    /// Condition + Warning Event (only when the reason changes, so a lasting problem does
+    /// not flood Events) for a problem with the AgentPool itself.
+    async fn report_misconfigured(&self, pool: &AgentPool, reason: &str, message: &str) {
+        if ready_reason(pool).as_deref() != Some(reason) {
+            self.events.warning(pool, reason, message.to_owned()).await;
+        }
+        let health = Health::Misconfigured {
+            reason: reason.into(),
+            message: message.into(),
+        };
+        self.write_status(pool, &health, &StatusUpdate::default())
+            .await;
+    }
+
+    async fn report_ado_event(&self, pool: &AgentPool, error: &AdoError) {
+        if ready_reason(pool).as_deref() != Some(error.reason()) {
+            self.events
+                .warning(pool, error.reason(), error.to_string())
+                .await;
+        }
+    }
+
+    async fn report_ado_failure(&self, pool: &AgentPool, error: &AdoError) {
+        self.report_ado_event(pool, error).await;
+        let health = Health::AdoFailed {
+            reason: error.reason().into(),
+            message: error.to_string(),
+        };
+        self.write_status(pool, &health, &StatusUpdate::default())
+            .await;
+    }
+
+    async fn abandon(&self, pool: &AgentPool) {
+        let api: Api<AgentPool> =
+            Api::namespaced(self.client.clone(), &pool.namespace().unwrap_or_default());
+        if let Err(error) = apply::abandon_cleanup(&api, pool).await {
+            warn!(%error, "could not remove finalizer");
+        }
+    }
+}
+
+/// When a group polls after a trigger (service hook, Kubernetes change): as soon as the
+/// minimum spacing since its last poll allows, but a trigger never shortens a backoff
+/// (rule 7: a storm of hooks must not become a storm of requests).
+fn triggered_poll_time(
+    scheduled: Instant,
+    last_poll: Option<Instant>,
+    min_spacing: Duration,
+    failures: u32,
+    now: Instant,
+) -> Instant {
+    if failures > 0 {
+        return scheduled;
+    }
+    let earliest = last_poll.map_or(now, |last| last + min_spacing);
+    scheduled.min(earliest)
+}
+
+/// Live pods of `key` that have been Pending for longer than `warning`.
+fn stuck_pods(snapshot: &PoolSnapshot, key: &PoolKey, warning: Duration) -> usize {
+    snapshot
+        .pods
+        .iter()
+        .filter(|pod| {
+            &pod.owner == key
+                && pod.is_live()
+                && pod.phase == plan::PodPhase::Pending
+                && snapshot
+                    .now
+                    .duration_since(pod.created)
+                    .is_ok_and(|age| age > warning)
+        })
+        .count()
+}
+
+fn ready_reason(pool: &AgentPool) -> Option<String> {
+    pool.status
+        .as_ref()?
+        .conditions
+        .iter()
+        .find(|c| c.type_ == condition_type::READY)
+        .map(|c| c.reason.clone())
+}
+
+fn pods_of<'a>(pods: &'a [Pod], key: &'a PoolKey) -> impl Iterator<Item = &'a Pod> + 'a {
+    pods.iter().filter(move |pod| {
+        pod.namespace().as_deref() == Some(key.namespace.as_str())
+            && pod.labels().get(azp_contract::labels::POOL) == Some(&key.name)
+    })
+}
+
+fn describe_outcome(pod: &str, outcome: &observe::PodOutcome) -> String {
+    match outcome {
+        observe::PodOutcome::Reported(message) => format!(
+            "pod {pod}: job {} {:?}{}",
+            message
+                .request_id
+                .map_or_else(|| "?".into(), |id| id.to_string()),
+            message.outcome,
+            if message.exit_reason.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", message.exit_reason)
+            }
+        ),
+        observe::PodOutcome::Unreported { reason } => {
+            format!("pod {pod} ended without a report: {reason}")
+        }
+    }
+}
+
+/// Watches AgentPools and agent pods and wakes the loop on changes that matter: a spec
+/// change (generation), a deletion, a pod finishing or disappearing. Status writes by the
+/// operator itself do not wake it, or every pass would cause another.
+fn spawn_watchers(pools: Api<AgentPool>, pods: Api<Pod>, changed: Arc<Notify>) {
+    let notify = changed.clone();
+    tokio::spawn(async move {
+        let mut seen: HashMap<(String, String), (Option<i64>, bool)> = HashMap::new();
+        let mut stream = watcher(pools, watcher::Config::default()).boxed();
+        while let Some(event) = stream.next().await {
+            let (object, deleted) = match event {
+                Ok(watcher::Event::Apply(object) | watcher::Event::InitApply(object)) => {
+                    (object, false)
+                }
+                Ok(watcher::Event::Delete(object)) => (object, true),
+                Ok(_) => continue,
+                Err(error) => {
+                    debug!(%error, "AgentPool watch error");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            };
+            let id = (object.namespace().unwrap_or_default(), object.name_any());
+            let state = (
+                object.metadata.generation,
+                object.metadata.deletion_timestamp.is_some(),
+            );
+            if deleted {
+                seen.remove(&id);
+                notify.notify_one();
+            } else if seen.insert(id, state) != Some(state) {
+                notify.notify_one();
+            }
+        }
+    });
+    tokio::spawn(async move {
+        let selector = format!(
+            "{}={}",
+            azp_contract::labels::MANAGED_BY,
+            azp_contract::labels::MANAGED_BY_VALUE
+        );
+        let mut stream = watcher(pods, watcher::Config::default().labels(&selector)).boxed();
+        while let Some(event) = stream.next().await {
+            match event {
+                Ok(watcher::Event::Apply(pod)) => {
+                    let phase = observe::pod_phase(&pod);
+                    if phase.is_finished() || pod.metadata.deletion_timestamp.is_some() {
+                        changed.notify_one();
+                    }
+                }
+                Ok(watcher::Event::Delete(_)) => changed.notify_one(),
+                Ok(_) => {}
+                Err(error) => {
+                    debug!(%error, "pod watch error");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_trigger_brings_the_poll_forward_but_respects_spacing_and_backoff() {
+        let now = Instant::now();
+        let spacing = Duration::from_secs(5);
+        let scheduled = now + Duration::from_secs(60);
+        let last = Some(now - Duration::from_secs(1));
+        // Healthy: as soon as the spacing allows.
+        assert_eq!(
+            triggered_poll_time(scheduled, last, spacing, 0, now),
+            now + Duration::from_secs(4)
+        );
+        // Never polled yet: now.
+        assert_eq!(triggered_poll_time(scheduled, None, spacing, 0, now), now);
+        // Already due sooner than the trigger would make it: unchanged.
+        let soon = now + Duration::from_secs(2);
+        assert_eq!(triggered_poll_time(soon, last, spacing, 0, now), soon);
+        // Backing off: the trigger changes nothing.
+        assert_eq!(
+            triggered_poll_time(scheduled, last, spacing, 3, now),
+            scheduled
+        );
+    }
+}

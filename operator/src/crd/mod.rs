@@ -1,0 +1,25 @@
+//! The `AgentPool` custom resource (`azp.dev/v1alpha1`, short name `azp`).
+//!
+//! Every `///` comment on a spec or status field becomes that field's description in the
+//! generated CRD, which is what `kubectl explain agentpool.spec...` shows users.
+//!
+//! Validation lives in the schema wherever the apiserver can enforce it (CEL rules,
+//! lengths, ranges), so a bad resource is refused at `kubectl apply` time instead of
+//! surfacing later as a reconcile error.
+
+mod organization;
+mod schema;
+mod spec;
+mod status;
+mod view;
+
+pub use organization::{OrganizationUrlError, check_organization_url};
+pub use spec::{
+    AgentPool, AgentPoolSpec, AgentSpec, AuthSpec, BuildkitSpec, CaBundleSource,
+    DEFAULT_BUILDKIT_IMAGE, EcrSpec, KeyReference, ScalingSpec, SecretKeyReference,
+};
+pub use status::{AgentPoolStatus, condition_type};
+pub use view::{AzureDevOpsPoolKey, ViewError};
+
+#[cfg(test)]
+mod tests;

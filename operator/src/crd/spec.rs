@@ -1,0 +1,318 @@
+//! `AgentPool.spec`.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{EnvVar, ResourceRequirements};
+use kube::{CustomResource, KubeSchema};
+use serde::{Deserialize, Serialize};
+
+use super::status::AgentPoolStatus;
+use crate::duration::{DurationError, parse_go_duration};
+use crate::plan::ScalingPolicy;
+
+/// Go `time.ParseDuration` syntax without a sign (RE2). Checked before `duration()` in the
+/// CEL rules so that a malformed value gets the rule's message rather than an evaluation
+/// error; `&&` short-circuits the error away.
+macro_rules! go_duration_pattern {
+    () => {
+        "^[+]?(0|(([0-9]+([.][0-9]*)?|[.][0-9]+)(ns|us|\u{b5}s|\u{3bc}s|ms|s|m|h))+)$"
+    };
+}
+
+/// Image used for the BuildKit sidecar when `spec.buildkit.image` is not set.
+pub const DEFAULT_BUILDKIT_IMAGE: &str = "moby/buildkit:v0.32.2-rootless";
+
+/// Desired state of an AgentPool: which Azure DevOps pool to serve and how agent pods look.
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "azp.dev",
+    version = "v1alpha1",
+    kind = "AgentPool",
+    namespaced,
+    status = "AgentPoolStatus",
+    shortname = "azp",
+    category = "ci",
+    derive = "PartialEq",
+    doc = "Ephemeral Azure Pipelines agents: one pod per job, scaled from the Azure DevOps queue.",
+    // The name becomes the value of the azp.dev/pool label on every agent pod.
+    validation = kube::core::Rule::new("self.metadata.name.size() <= 63").message("name must be at most 63 characters: it is the value of the azp.dev/pool pod label"),
+    printcolumn = r#"{"name":"Pool","type":"string","jsonPath":".spec.pool","description":"Azure DevOps agent pool"}"#,
+    printcolumn = r#"{"name":"Queued","type":"integer","jsonPath":".status.queued","description":"Pending jobs counted for this AgentPool"}"#,
+    printcolumn = r#"{"name":"Running","type":"integer","jsonPath":".status.running","description":"Agents running a job"}"#,
+    printcolumn = r#"{"name":"Idle","type":"integer","jsonPath":".status.idle","description":"Online agents waiting for a job"}"#,
+    printcolumn = r#"{"name":"Max","type":"integer","jsonPath":".spec.scaling.maxAgents","description":"Upper bound on agent pods"}"#,
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status","description":"Ready condition"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+)]
+#[serde(rename_all = "camelCase")]
+pub struct AgentPoolSpec {
+    /// Azure DevOps organization or collection URL, e.g. `https://dev.azure.com/contoso`.
+    /// Must be `https://`. Plain `http://` is accepted by the schema only for loopback hosts
+    /// (`127.0.0.1`, `localhost`) used by local sandboxes, and the operator still refuses it
+    /// unless started with `--allow-insecure-http`.
+    // Why two layers: the schema cannot know how the operator was started, and rejecting
+    // loopback http at admission would make local sandboxes impossible; refusing it again in
+    // the operator (check_organization_url) means a typo can never send a PAT in clear text
+    // to a production cluster's operator.
+    // `startsWith('http://')` rather than `getScheme() == 'http'`: same meaning under the
+    // apiserver's Go CEL, but kube-cel 0.8 reports an empty scheme for http://localhost URLs
+    // and the unit tests evaluate the rules with kube-cel.
+    #[x_kube(validation = kube::core::Rule::new(
+        "isURL(self) && url(self).getHostname() != '' && (url(self).getScheme() == 'https' || (self.startsWith('http://') && url(self).getHostname() in ['127.0.0.1', 'localhost']))"
+    ).message("must be an https:// URL (http:// only for 127.0.0.1 or localhost)"))]
+    #[schemars(length(max = 2048))]
+    pub organization: String,
+
+    /// Name of the Azure DevOps agent pool (organization level) that agents register into.
+    /// Several AgentPools may share one Azure DevOps pool; each pending job is then counted
+    /// for exactly one of them, the most specific one whose capabilities satisfy its demands.
+    #[x_kube(validation = kube::core::Rule::new("self.size() > 0").message("must not be empty"))]
+    #[schemars(length(max = 256))]
+    pub pool: String,
+
+    /// How the operator and the agents authenticate to Azure DevOps.
+    pub auth: AuthSpec,
+
+    /// User capabilities every agent of this AgentPool advertises (name → value). Jobs are
+    /// routed to AgentPools by their demands against these. `AZP_AGENTPOOL` is reserved: the
+    /// operator sets it to `<namespace>/<name>` to prove ownership of registrations.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[x_kube(validation = kube::core::Rule::new("!('AZP_AGENTPOOL' in self)").message("AZP_AGENTPOOL is reserved for the operator"))]
+    #[schemars(extend("maxProperties" = 64))]
+    pub capabilities: BTreeMap<String, String>,
+
+    /// How many agent pods to keep and when to remove idle ones.
+    #[serde(default)]
+    pub scaling: ScalingSpec,
+
+    /// The agent container.
+    pub agent: AgentSpec,
+
+    /// Rootless BuildKit sidecar for container image builds.
+    #[serde(default)]
+    pub buildkit: BuildkitSpec,
+
+    /// Amazon ECR login performed by the agent before the job (with the pod's own AWS
+    /// identity: IRSA or EKS Pod Identity). Omit when jobs do not push images.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ecr: Option<EcrSpec>,
+
+    /// PEM CA bundle trusted by the operator and the agents, for an Azure DevOps Server behind
+    /// a private CA.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_bundle: Option<CaBundleSource>,
+
+    /// Pod template (PodTemplateSpec shape: `metadata`, `spec`) merged onto the generated agent
+    /// pod, e.g. node selectors, tolerations, service account, extra volumes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "super::schema::preserve_unknown_object")]
+    pub template: Option<serde_json::Value>,
+}
+
+/// Credentials for Azure DevOps. Exactly one method must be set.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+// With workloadIdentity this becomes `has(self.patSecretRef) != has(self.workloadIdentity)`.
+#[x_kube(validation = kube::core::Rule::new("has(self.patSecretRef)").message("set exactly one of patSecretRef"))]
+pub struct AuthSpec {
+    /// Secret in the AgentPool's namespace holding a personal access token with
+    /// "Agent Pools (Read & manage)" scope. Mounted into agent pods as a file, never an
+    /// environment variable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pat_secret_ref: Option<SecretKeyReference>,
+}
+
+/// A key of a Secret in the AgentPool's namespace.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretKeyReference {
+    /// Name of the Secret.
+    #[x_kube(validation = kube::core::Rule::new("self.size() > 0").message("must not be empty"))]
+    #[schemars(length(max = 253))]
+    pub name: String,
+    /// Key within the Secret.
+    #[serde(default = "default_token_key")]
+    #[schemars(length(min = 1, max = 253))]
+    pub key: String,
+}
+
+/// A key of a Secret or ConfigMap in the AgentPool's namespace.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct KeyReference {
+    /// Name of the Secret or ConfigMap.
+    #[x_kube(validation = kube::core::Rule::new("self.size() > 0").message("must not be empty"))]
+    #[schemars(length(max = 253))]
+    pub name: String,
+    /// Key holding the PEM bundle.
+    #[serde(default = "default_ca_key")]
+    #[schemars(length(min = 1, max = 253))]
+    pub key: String,
+}
+
+/// Where the CA bundle comes from. Exactly one source must be set.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = kube::core::Rule::new("has(self.secretRef) != has(self.configMapRef)").message("set exactly one of secretRef or configMapRef"))]
+pub struct CaBundleSource {
+    /// Secret holding the bundle.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_ref: Option<KeyReference>,
+    /// ConfigMap holding the bundle.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_map_ref: Option<KeyReference>,
+}
+
+/// Scaling bounds and timings.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = kube::core::Rule::new("self.minIdle <= self.maxAgents").message("minIdle must not exceed maxAgents"))]
+pub struct ScalingSpec {
+    /// Idle agents kept ready beyond the pending jobs (a warm pool). 0 scales to zero; the
+    /// operator keeps an offline placeholder registration so queued jobs still wait.
+    #[serde(default)]
+    #[schemars(range(max = 1000))]
+    pub min_idle: u32,
+    /// Upper bound on live agent pods of this AgentPool (starting, idle and busy).
+    #[serde(default = "default_max_agents")]
+    #[schemars(range(min = 1, max = 1000))]
+    pub max_agents: u32,
+    /// How long a surplus agent may stay idle before it is scaled down (Go duration, e.g.
+    /// `10m`; 0s to 24h).
+    #[serde(default = "default_idle_timeout")]
+    #[x_kube(validation = kube::core::Rule::new(concat!("self.matches('", go_duration_pattern!(), "') && duration(self) >= duration('0s') && duration(self) <= duration('24h')")).message("must be a duration between 0s and 24h, e.g. 10m"))]
+    #[schemars(length(max = 32))]
+    pub idle_timeout: String,
+    /// How often the shared Azure DevOps queue poll runs (Go duration, e.g. `15s`; 5s to
+    /// 10m). Service hooks trigger earlier polls; this is the safety net.
+    #[serde(default = "default_poll_interval")]
+    #[x_kube(validation = kube::core::Rule::new(concat!("self.matches('", go_duration_pattern!(), "') && duration(self) >= duration('5s') && duration(self) <= duration('10m')")).message("must be a duration between 5s and 10m, e.g. 15s"))]
+    #[schemars(length(max = 32))]
+    pub poll_interval: String,
+}
+
+impl ScalingSpec {
+    /// The planner's view of these settings, with durations parsed.
+    pub fn policy(&self) -> Result<ScalingPolicy, DurationError> {
+        Ok(ScalingPolicy {
+            min_idle: self.min_idle,
+            max_agents: self.max_agents,
+            idle_timeout: parse_go_duration(&self.idle_timeout)?,
+        })
+    }
+
+    /// `pollInterval`, parsed.
+    pub fn poll_interval(&self) -> Result<Duration, DurationError> {
+        parse_go_duration(&self.poll_interval)
+    }
+}
+
+impl Default for ScalingSpec {
+    fn default() -> Self {
+        Self {
+            min_idle: 0,
+            max_agents: default_max_agents(),
+            idle_timeout: default_idle_timeout(),
+            poll_interval: default_poll_interval(),
+        }
+    }
+}
+
+/// The agent container.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct AgentSpec {
+    /// Agent image: the official Azure Pipelines agent plus `azp-agent` as entrypoint.
+    #[x_kube(validation = kube::core::Rule::new("self.size() > 0").message("must not be empty"))]
+    #[schemars(length(max = 1024))]
+    pub image: String,
+    /// Job work directory inside the container (an emptyDir).
+    #[serde(default = "default_work_dir")]
+    #[x_kube(validation = kube::core::Rule::new("self.startsWith('/')").message("must be an absolute path"))]
+    #[schemars(length(max = 1024))]
+    pub work_dir: String,
+    /// Compute resources of the agent container.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<ResourceRequirements>,
+    /// Extra environment variables of the agent container (they also become capabilities).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env: Option<Vec<EnvVar>>,
+}
+
+/// The rootless BuildKit sidecar (a native sidecar sharing a socket with the agent).
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct BuildkitSpec {
+    /// Whether agent pods get the BuildKit sidecar.
+    #[serde(default)]
+    pub enabled: bool,
+    /// BuildKit image; a `-rootless` tag is expected.
+    #[serde(default = "default_buildkit_image")]
+    #[schemars(length(min = 1, max = 1024))]
+    pub image: String,
+    /// Compute resources of the BuildKit sidecar.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<ResourceRequirements>,
+}
+
+impl Default for BuildkitSpec {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            image: default_buildkit_image(),
+            resources: None,
+        }
+    }
+}
+
+/// Amazon ECR settings for the agent's login step.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct EcrSpec {
+    /// AWS region of the registry, e.g. `ap-northeast-1`.
+    #[x_kube(validation = kube::core::Rule::new("self.matches('^[a-z]{2}(-[a-z]+)+-[0-9]+$')").message("must be an AWS region such as ap-northeast-1"))]
+    #[schemars(length(max = 32))]
+    pub region: String,
+    /// Registry host, e.g. `123456789012.dkr.ecr.ap-northeast-1.amazonaws.com`.
+    #[x_kube(validation = kube::core::Rule::new("self.size() > 0 && !self.contains('/')").message("must be a registry host without scheme or path"))]
+    #[schemars(length(max = 253))]
+    pub registry: String,
+    /// ECR API endpoint override, e.g. a VPC interface endpoint
+    /// `https://vpce-0abc.api.ecr.ap-northeast-1.vpce.amazonaws.com`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = kube::core::Rule::new("isURL(self) && url(self).getScheme() == 'https' && url(self).getHostname() != ''").message("must be an https:// URL"))]
+    #[schemars(length(max = 2048))]
+    pub api_endpoint: Option<String>,
+    /// Fail the agent's preflight unless the ECR endpoints resolve to private addresses.
+    #[serde(default)]
+    pub require_private_endpoint: bool,
+}
+
+fn default_token_key() -> String {
+    "token".into()
+}
+
+fn default_ca_key() -> String {
+    "ca.crt".into()
+}
+
+fn default_max_agents() -> u32 {
+    10
+}
+
+fn default_idle_timeout() -> String {
+    "10m".into()
+}
+
+fn default_poll_interval() -> String {
+    "15s".into()
+}
+
+fn default_work_dir() -> String {
+    azp_contract::paths::WORK_DIR.into()
+}
+
+fn default_buildkit_image() -> String {
+    DEFAULT_BUILDKIT_IMAGE.into()
+}

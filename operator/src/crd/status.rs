@@ -1,0 +1,56 @@
+//! `AgentPool.status`, written by the operator only.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Condition types the operator sets on an AgentPool.
+pub mod condition_type {
+    /// The AgentPool is being served: pool found, placeholder registered, last poll succeeded.
+    pub const READY: &str = "Ready";
+    /// The last call to Azure DevOps succeeded (false on network errors, 401/203, 404).
+    pub const AZURE_DEVOPS_REACHABLE: &str = "AzureDevOpsReachable";
+    /// Something needs attention although agents may still run (e.g. jobs no AgentPool can
+    /// serve, pods failing to start, rate limiting).
+    pub const DEGRADED: &str = "Degraded";
+}
+
+/// Observed state of an AgentPool.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AgentPoolStatus {
+    /// `metadata.generation` of the spec this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// Id of the Azure DevOps agent pool resolved from `spec.pool`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pool_id: Option<i64>,
+    /// Pending jobs counted for this AgentPool at the last poll.
+    #[serde(default)]
+    pub queued: u32,
+    /// Agents of this AgentPool running a job.
+    #[serde(default)]
+    pub running: u32,
+    /// Online agents of this AgentPool waiting for a job.
+    #[serde(default)]
+    pub idle: u32,
+    /// Pods whose agent is not online yet.
+    #[serde(default)]
+    pub starting: u32,
+    /// When the Azure DevOps queue was last read successfully.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_poll_time: Option<Time>,
+    /// Ready, AzureDevOpsReachable and Degraded conditions.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(schema_with = "super::schema::conditions")]
+    pub conditions: Vec<Condition>,
+    /// Azure DevOps id of this AgentPool's offline placeholder agent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placeholder_agent_id: Option<i64>,
+    /// Jobs that finished successfully on this AgentPool's agents since it was created.
+    #[serde(default)]
+    pub jobs_succeeded: u64,
+    /// Jobs that failed, were cancelled or whose pod died, since the AgentPool was created.
+    #[serde(default)]
+    pub jobs_failed: u64,
+}

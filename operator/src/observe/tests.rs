@@ -1,0 +1,97 @@
+use serde_json::json;
+
+use super::*;
+
+fn agent(value: serde_json::Value) -> Agent {
+    serde_json::from_value(value).unwrap()
+}
+
+#[test]
+fn job_maps_reservation_receipt_and_matches() {
+    let job: JobRequest = serde_json::from_value(json!({
+        "requestId": 7, "queueTime": "2026-01-01T00:00:00Z", "demands": ["java"],
+        "reservedAgent": {"id": 3, "name": "ci.linux-abcde"},
+        "matchedAgents": [{"id": 3, "name": "ci.linux-abcde"}, {"id": 4, "name": "ci.linux.placeholder"}]
+    }))
+    .unwrap();
+    let view = job_view(&job);
+    assert_eq!(view.request_id, 7);
+    assert_eq!(view.assigned_agent.as_deref(), Some("ci.linux-abcde"));
+    assert!(!view.received && !view.finished && !view.is_pending());
+    assert_eq!(view.matched_agent_names.unwrap().len(), 2);
+
+    let pending: JobRequest =
+        serde_json::from_value(json!({"requestId": 8, "demands": []})).unwrap();
+    assert!(job_view(&pending).is_pending());
+}
+
+#[test]
+fn agent_ownership_comes_from_its_capability() {
+    let view = agent_view(&agent(json!({
+        "id": 5, "name": "ci.linux-abcde", "enabled": false, "status": "online",
+        "systemCapabilities": {"AZP_AGENTPOOL": "ci/linux"},
+        "assignedRequest": {"requestId": 9}
+    })));
+    assert_eq!(view.owner, Some(AgentPoolRef::new("ci", "linux")));
+    assert!(!view.enabled && view.online && !view.is_placeholder);
+    assert_eq!(view.assigned_request, Some(9));
+
+    let foreign = agent_view(&agent(json!({"id": 6, "name": "vm-1", "status": "offline",
+        "systemCapabilities": {"AZP_AGENTPOOL": "not-a-ref"}})));
+    assert_eq!(foreign.owner, None);
+    let placeholder = agent_view(&agent(json!({"id": 7, "name": "ci.linux.placeholder",
+        "userCapabilities": {"AZP_AGENTPOOL": "ci/linux"}})));
+    assert!(placeholder.is_placeholder);
+    assert_eq!(placeholder.owner, Some(AgentPoolRef::new("ci", "linux")));
+}
+
+fn pod(value: serde_json::Value) -> Pod {
+    serde_json::from_value(value).unwrap()
+}
+
+#[test]
+fn pod_view_reads_labels_annotations_and_phase() {
+    let view = pod_view(&pod(json!({
+        "metadata": {"name": "linux-abcde", "namespace": "ci",
+            "labels": {"azp.dev/pool": "linux"},
+            "annotations": {"azp.dev/agent-name": "ci.linux-abcde", "azp.dev/draining": "now"}},
+        "status": {"phase": "Failed"}
+    })))
+    .unwrap();
+    assert_eq!(view.owner, AgentPoolRef::new("ci", "linux"));
+    assert_eq!(view.phase, PodPhase::Failed);
+    assert!(view.draining && !view.outcome_recorded && !view.is_live());
+    assert!(pod_view(&pod(json!({"metadata": {"name": "x", "namespace": "ci"}}))).is_none());
+}
+
+#[test]
+fn outcome_comes_from_the_agent_termination_message() {
+    let message = TerminationMessage {
+        agent_id: Some(1),
+        agent_name: "a".into(),
+        request_id: Some(2),
+        outcome: azp_contract::Outcome::Succeeded,
+        exit_reason: String::new(),
+        durations_ms: Default::default(),
+    };
+    let finished = pod(
+        json!({"metadata": {"name": "p"}, "status": {"phase": "Succeeded",
+        "containerStatuses": [{"name": "agent", "image": "i", "imageID": "", "ready": false, "restartCount": 0,
+            "state": {"terminated": {"exitCode": 0, "message": message.to_json()}}}]}}),
+    );
+    let outcome = pod_outcome(&finished);
+    assert!(outcome.succeeded() && outcome.ran_job());
+
+    let oom = pod(
+        json!({"metadata": {"name": "p"}, "status": {"phase": "Failed",
+        "containerStatuses": [{"name": "agent", "image": "i", "imageID": "", "ready": false, "restartCount": 0,
+            "state": {"terminated": {"exitCode": 137, "reason": "OOMKilled"}}}]}}),
+    );
+    assert_eq!(
+        pod_outcome(&oom),
+        PodOutcome::Unreported {
+            reason: "OOMKilled".into()
+        }
+    );
+    assert!(!pod_outcome(&oom).succeeded());
+}

@@ -1,0 +1,118 @@
+//! Rules 5 and 6: the operator owns cleanup, and scale-to-zero needs no manual placeholder.
+//!
+//! Rule 5: a registration of this AgentPool (proved by its ownership capability) that is
+//! offline, holds no job and has no live pod is removed — but never the placeholder, and
+//! never a registration younger than the grace period, whose pod may simply not be in the
+//! informer cache yet. Orphaned offline agents are the most common KEDA complaint
+//! (kedacore/keda#3335, #3648).
+//!
+//! Rule 6: Azure DevOps fails a queued job at once when no registered agent, even an offline
+//! one, matches its demands; one offline placeholder per AgentPool keeps jobs waiting at zero
+//! pods (kedacore/keda#5988). A deleting AgentPool removes its placeholder and every
+//! registration that holds no job, deletes its pods that run no job, and creates nothing.
+
+use std::time::SystemTime;
+
+use super::index::PoolIndex;
+use super::{AgentPoolView, DeleteReason, Plan, PlannerSettings, RemoveReason};
+
+/// Finished pods, stale registrations and the placeholder of a live AgentPool.
+pub(crate) fn plan_cleanup(
+    pool: &AgentPoolView,
+    index: &PoolIndex<'_>,
+    now: SystemTime,
+    settings: &PlannerSettings,
+    plan: &mut Plan,
+) {
+    for pod in index.pods_of(&pool.key) {
+        if pod.phase.is_finished() && !pod.deleting && pod.outcome_recorded {
+            plan.delete_pods
+                .push((pod.name.clone(), DeleteReason::Finished));
+        }
+    }
+
+    let mut placeholders = Vec::new();
+    for agent in index.agents_of(&pool.key) {
+        if agent.is_placeholder {
+            placeholders.push(agent.id);
+            continue;
+        }
+        if agent.online || index.is_busy(&agent.name) {
+            continue;
+        }
+        let reason = match index.pod_of_agent(&agent.name) {
+            Some(pod) if pod.is_live() => continue,
+            Some(pod) if pod.phase.is_finished() => RemoveReason::PodFinished,
+            _ => {
+                let age = now.duration_since(agent.created).unwrap_or_default();
+                if age < settings.registration_grace {
+                    continue;
+                }
+                RemoveReason::PodGone
+            }
+        };
+        plan.remove_registrations.push((agent.id, reason));
+        plan.explanations.push(format!(
+            "remove registration {} ({}): offline, {}",
+            agent.id,
+            agent.name,
+            match reason {
+                RemoveReason::PodFinished => "pod finished",
+                _ => "pod gone",
+            }
+        ));
+    }
+
+    placeholders.sort_unstable();
+    placeholders.dedup();
+    match placeholders.split_first() {
+        None => {
+            plan.ensure_placeholder = true;
+            plan.explanations
+                .push("register placeholder agent: none exists".to_owned());
+        }
+        Some((_, duplicates)) => {
+            // Two registrations racing each other; keep the oldest (lowest id).
+            for id in duplicates {
+                plan.remove_registrations
+                    .push((*id, RemoveReason::DuplicatePlaceholder));
+            }
+        }
+    }
+}
+
+/// Everything a deleting AgentPool must still do before its finalizer may go.
+pub(crate) fn plan_deletion(pool: &AgentPoolView, index: &PoolIndex<'_>, plan: &mut Plan) {
+    let mut busy_pods: u32 = 0;
+    let mut pods_left: u32 = 0;
+    for pod in index.pods_of(&pool.key) {
+        pods_left += 1;
+        if pod.deleting {
+            continue;
+        }
+        if pod.is_live() && index.is_busy(&pod.agent_name) {
+            busy_pods += 1;
+            continue;
+        }
+        plan.delete_pods
+            .push((pod.name.clone(), DeleteReason::PoolDeleting));
+    }
+    let mut registrations_left: u32 = 0;
+    for agent in index.agents_of(&pool.key) {
+        registrations_left += 1;
+        if index.is_busy(&agent.name) {
+            plan.counts.running += 1;
+            continue;
+        }
+        plan.remove_registrations
+            .push((agent.id, RemoveReason::PoolDeleting));
+    }
+    plan.deletion_complete = pods_left == 0 && registrations_left == 0;
+    plan.explanations.push(if plan.deletion_complete {
+        "AgentPool deleted: nothing left to clean up".to_owned()
+    } else {
+        format!(
+            "AgentPool deleting: {pods_left} pods and {registrations_left} registrations left, {busy_pods} pods finishing a job"
+        )
+    });
+}

@@ -1,0 +1,327 @@
+//! The pure planning step: from one observation of an Azure DevOps pool and the Kubernetes
+//! objects of every AgentPool that serves it, decide what each AgentPool should do.
+//!
+//! No I/O happens here and no client types appear: the controller maps Azure DevOps and
+//! Kubernetes objects onto the views below, calls [`plan`], and applies the result. The
+//! planner runs once per Azure DevOps pool (organization + pool name) because one queue
+//! poll serves every AgentPool pointing at it (scaling rule 1).
+//!
+//! * [`attribute`] — rule 2: each pending job is counted for exactly one AgentPool.
+//! * [`capacity`] — rules 3 and 4: how many pods to create, which idle agents to drain.
+//! * [`cleanup`] — rules 5 and 6: stale registrations, finished pods, placeholders, deletion.
+//!
+//! Two-step scale-down (rule 4) spans two plans: this plan lists an idle agent in
+//! `disable_agents`; the controller disables it in Azure DevOps and sets the pod's
+//! [`azp_contract::labels::DRAINING`] annotation; the next plan, built from a fresh read,
+//! deletes the pod only if the agent is still unassigned.
+//!
+//! Finished pods (Succeeded/Failed) are deleted only once the controller has recorded their
+//! termination message and marked them ([`PodView::outcome_recorded`]), so no outcome is lost.
+
+pub mod attribute;
+pub mod capacity;
+pub mod cleanup;
+mod index;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime};
+
+pub use azp_contract::AgentPoolRef as PoolKey;
+
+use index::PoolIndex;
+
+/// Azure DevOps agent id.
+pub type AgentId = i64;
+/// Azure DevOps job request id.
+pub type RequestId = i64;
+/// Kubernetes pod name (the namespace is the owning AgentPool's).
+pub type PodName = String;
+
+/// Everything the planner looks at, for all AgentPools that share one Azure DevOps pool.
+#[derive(Clone, Debug)]
+pub struct PoolSnapshot {
+    /// The AgentPools pointing at this Azure DevOps pool.
+    pub pools: Vec<AgentPoolView>,
+    /// Unfinished job requests of the pool (`jobrequests?completedRequestCount=0`).
+    pub jobs: Vec<JobView>,
+    /// Registered agents of the pool, including placeholders and agents of other owners.
+    pub agents: Vec<AgentView>,
+    /// Agent pods of every AgentPool in `pools`.
+    pub pods: Vec<PodView>,
+    /// Observation time.
+    pub now: SystemTime,
+}
+
+/// One AgentPool as the planner needs it.
+#[derive(Clone, Debug)]
+pub struct AgentPoolView {
+    /// `<namespace>/<name>`.
+    pub key: PoolKey,
+    /// Capabilities every agent of this AgentPool advertises: `spec.capabilities` plus the
+    /// names of `spec.agent.env` entries (the official agent reports environment variables as
+    /// capabilities). Implicit ones ([`attribute::IMPLICIT_CAPABILITIES`], the ownership
+    /// capability) are added by the planner.
+    pub capabilities: BTreeMap<String, String>,
+    /// Scaling bounds, already parsed.
+    pub scaling: ScalingPolicy,
+    /// `metadata.generation`.
+    pub generation: i64,
+    /// `metadata.deletionTimestamp` is set.
+    pub deleting: bool,
+}
+
+/// Parsed `spec.scaling`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ScalingPolicy {
+    /// Idle agents kept beyond pending jobs.
+    pub min_idle: u32,
+    /// Upper bound on live pods.
+    pub max_agents: u32,
+    /// How long a surplus agent may stay idle before it is drained.
+    pub idle_timeout: Duration,
+}
+
+/// One unfinished Azure DevOps job request.
+#[derive(Clone, Debug)]
+pub struct JobView {
+    /// `requestId`.
+    pub request_id: RequestId,
+    /// `demands`, as strings (`"maven"`, `"java -equals /usr/bin/java"`).
+    pub demands: Vec<String>,
+    /// Names of `matchedAgents` when Azure DevOps returned them (online or offline agents,
+    /// placeholders included); `None` when the response had no such field.
+    pub matched_agent_names: Option<Vec<String>>,
+    /// Name of `reservedAgent`, once Azure DevOps assigned the job.
+    pub assigned_agent: Option<String>,
+    /// `queueTime`.
+    pub queue_time: SystemTime,
+    /// `receiveTime` is set: an agent picked the job up.
+    pub received: bool,
+    /// `result` is set (should not appear with `completedRequestCount=0`; tolerated).
+    pub finished: bool,
+}
+
+impl JobView {
+    /// Pending: no result, no assigned or reserved agent, not received by any agent.
+    pub fn is_pending(&self) -> bool {
+        !self.finished && self.assigned_agent.is_none() && !self.received
+    }
+}
+
+/// One registered Azure DevOps agent.
+#[derive(Clone, Debug)]
+pub struct AgentView {
+    /// Agent id.
+    pub id: AgentId,
+    /// Agent name.
+    pub name: String,
+    /// `enabled`.
+    pub enabled: bool,
+    /// `status == online`.
+    pub online: bool,
+    /// `assignedRequest.requestId`.
+    pub assigned_request: Option<RequestId>,
+    /// `lastCompletedRequest.requestId`: a `--once` agent that completed a job is on its way
+    /// out and offers no capacity.
+    pub last_completed_request: Option<RequestId>,
+    /// AgentPool named by the agent's ownership capability, when present and parseable.
+    pub owner: Option<PoolKey>,
+    /// The agent is an AgentPool's offline placeholder.
+    pub is_placeholder: bool,
+    /// `createdOn`: registration time.
+    pub created: SystemTime,
+    /// `statusChangedOn`: when the agent last went online/offline; the start of idleness.
+    pub last_active: SystemTime,
+}
+
+/// Lifecycle phase of a pod.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PodPhase {
+    /// Not all containers started yet.
+    Pending,
+    /// Running.
+    Running,
+    /// All containers exited 0.
+    Succeeded,
+    /// A container failed.
+    Failed,
+    /// The kubelet lost track.
+    Unknown,
+}
+
+impl PodPhase {
+    /// Succeeded or Failed: the agent process is gone for good.
+    pub fn is_finished(self) -> bool {
+        matches!(self, Self::Succeeded | Self::Failed)
+    }
+}
+
+/// One agent pod.
+#[derive(Clone, Debug)]
+pub struct PodView {
+    /// Pod name.
+    pub name: PodName,
+    /// Owning AgentPool.
+    pub owner: PoolKey,
+    /// Phase.
+    pub phase: PodPhase,
+    /// `metadata.creationTimestamp`.
+    pub created: SystemTime,
+    /// `metadata.deletionTimestamp` is set.
+    pub deleting: bool,
+    /// The [`azp_contract::labels::DRAINING`] annotation is set: we disabled its agent.
+    pub draining: bool,
+    /// The agent name the pod registers as ([`azp_contract::labels::AGENT_NAME`]).
+    pub agent_name: String,
+    /// The controller recorded the termination message
+    /// ([`azp_contract::labels::OUTCOME_RECORDED`]); a finished pod may then be deleted.
+    pub outcome_recorded: bool,
+}
+
+impl PodView {
+    /// Counts against `maxAgents` and may host an agent: not finished, not being deleted.
+    pub fn is_live(&self) -> bool {
+        !self.deleting && !self.phase.is_finished()
+    }
+}
+
+/// Tunables of the planner that are not part of the AgentPool spec.
+#[derive(Clone, Copy, Debug)]
+pub struct PlannerSettings {
+    /// A registration younger than this is never removed for lack of a pod: the pod may
+    /// simply not be in the informer cache yet.
+    pub registration_grace: Duration,
+}
+
+impl Default for PlannerSettings {
+    fn default() -> Self {
+        Self {
+            registration_grace: Duration::from_secs(120),
+        }
+    }
+}
+
+/// Why a pod is to be deleted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeleteReason {
+    /// Its agent was disabled for scale-down and is still unassigned.
+    ScaleDown,
+    /// It finished and its outcome is recorded.
+    Finished,
+    /// Its AgentPool is being deleted and it runs no job.
+    PoolDeleting,
+}
+
+/// Why a registration is to be removed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RemoveReason {
+    /// Offline and its pod no longer exists.
+    PodGone,
+    /// Offline and its pod has finished.
+    PodFinished,
+    /// Its AgentPool is being deleted (placeholder included).
+    PoolDeleting,
+    /// A second placeholder of the same AgentPool (two registrations raced); the oldest stays.
+    DuplicatePlaceholder,
+}
+
+/// Counts for the AgentPool status.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Pending jobs counted for this AgentPool.
+    pub queued: u32,
+    /// Agents with a job.
+    pub running: u32,
+    /// Online, enabled, unassigned agents with a live pod.
+    pub idle: u32,
+    /// Live pods whose agent is not online yet.
+    pub starting: u32,
+}
+
+/// What one AgentPool should do now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Plan {
+    /// The AgentPool.
+    pub pool: PoolKey,
+    /// New agent pods to create.
+    pub create_pods: u32,
+    /// Agents to disable in Azure DevOps (first step of scale-down).
+    pub disable_agents: Vec<AgentId>,
+    /// Pods to delete.
+    pub delete_pods: Vec<(PodName, DeleteReason)>,
+    /// Agent registrations to remove from Azure DevOps.
+    pub remove_registrations: Vec<(AgentId, RemoveReason)>,
+    /// Register the offline placeholder agent (none exists).
+    pub ensure_placeholder: bool,
+    /// The AgentPool is deleting and no pod or registration of it is left: its finalizer may
+    /// be removed.
+    pub deletion_complete: bool,
+    /// Status counts.
+    pub counts: Counts,
+    /// One line per decision, for Events and logs ("scale up 3: 5 pending, 2 starting").
+    pub explanations: Vec<String>,
+}
+
+impl Plan {
+    fn empty(pool: PoolKey) -> Self {
+        Self {
+            pool,
+            create_pods: 0,
+            disable_agents: Vec::new(),
+            delete_pods: Vec::new(),
+            remove_registrations: Vec::new(),
+            ensure_placeholder: false,
+            deletion_complete: false,
+            counts: Counts::default(),
+            explanations: Vec::new(),
+        }
+    }
+}
+
+/// The planner's answer for one Azure DevOps pool.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlanSet {
+    /// One plan per AgentPool, ordered by namespace/name.
+    pub plans: Vec<Plan>,
+    /// Pending jobs no AgentPool can serve (for a Degraded condition and an Event).
+    pub unservable_jobs: Vec<RequestId>,
+}
+
+impl PlanSet {
+    /// The plan of one AgentPool.
+    pub fn for_pool(&self, key: &PoolKey) -> Option<&Plan> {
+        self.plans.iter().find(|plan| &plan.pool == key)
+    }
+}
+
+/// Plans every AgentPool of one Azure DevOps pool.
+pub fn plan(snapshot: &PoolSnapshot, settings: &PlannerSettings) -> PlanSet {
+    let index = PoolIndex::new(snapshot);
+    let attribution = attribute::attribute_jobs(snapshot, &index);
+    let mut pools: Vec<&AgentPoolView> = snapshot.pools.iter().collect();
+    pools.sort_by(|a, b| a.key.cmp(&b.key));
+    let plans = pools
+        .into_iter()
+        .map(|pool| {
+            let mut plan = Plan::empty(pool.key.clone());
+            if pool.deleting {
+                cleanup::plan_deletion(pool, &index, &mut plan);
+            } else {
+                let pending = attribution.pending_for(&pool.key);
+                let servable = attribution.servable_by(&pool.key);
+                capacity::plan_capacity(pool, &index, pending, servable, snapshot.now, &mut plan);
+                cleanup::plan_cleanup(pool, &index, snapshot.now, settings, &mut plan);
+            }
+            plan
+        })
+        .collect();
+    PlanSet {
+        plans,
+        unservable_jobs: attribution.unservable,
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod fixtures;
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,7 @@
+//! Planner behaviour, one file per rule, plus the races between observations.
+
+mod attribution;
+mod capacity;
+mod cleanup;
+mod invariants;
+mod races;

@@ -1,0 +1,357 @@
+//! Pure rendering of one agent pod from an `AgentPool` and a pod name.
+//!
+//! The pod follows DESIGN.md "The pod": an `agent` container, an optional rootless BuildKit
+//! native sidecar, `restartPolicy: Never`, an owner reference to the AgentPool, the contract's
+//! labels and annotations, and the PAT as a mounted Secret file (never an environment
+//! variable). The user's `spec.template` is merged on top, after which the hardening is
+//! applied again (see [`merge`]): a template may add to the pod but cannot silently remove
+//! the security settings or the operator's bookkeeping.
+
+mod hardening;
+pub mod merge;
+
+use std::collections::BTreeMap;
+
+use azp_contract::{env, labels, naming, paths};
+use k8s_openapi::api::core::v1::{
+    Container, EmptyDirVolumeSource, EnvVar, EnvVarSource, KeyToPath, ObjectFieldSelector, Pod,
+    PodSpec, SecretVolumeSource, Volume, VolumeMount,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use kube::{Resource, ResourceExt};
+
+use crate::crd::AgentPool;
+
+/// Name of the agent container.
+pub const AGENT_CONTAINER: &str = "agent";
+/// Name of the BuildKit native sidecar.
+pub const BUILDKIT_CONTAINER: &str = "buildkitd";
+const PAT_VOLUME: &str = "azp-pat";
+const CA_VOLUME: &str = "azp-ca";
+const WORK_VOLUME: &str = "work";
+const TMP_VOLUME: &str = "tmp";
+const DOCKER_CONFIG_VOLUME: &str = "docker-config";
+const BUILDKIT_SOCKET_VOLUME: &str = "buildkit-socket";
+const BUILDKIT_STATE_VOLUME: &str = "buildkit-state";
+/// Files of the PAT Secret volume are readable by the owner only.
+const PAT_FILE_MODE: i32 = 0o400;
+
+/// Why a pod cannot be rendered.
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    /// The AgentPool has no namespace or uid (never true for objects read from the API).
+    #[error("AgentPool {0:?} lacks namespace or uid")]
+    Incomplete(String),
+    /// `spec.auth.patSecretRef` is missing.
+    #[error("AgentPool {0:?} has no spec.auth.patSecretRef")]
+    NoPatSecret(String),
+    /// `spec.template` is not a PodTemplateSpec-shaped object or the merge result is no pod.
+    #[error("spec.template cannot be merged onto the agent pod: {0}")]
+    Template(String),
+}
+
+/// Generates the name of a new agent pod: `<agentpool>-<5 random lowercase alphanumerics>`,
+/// the shape `generateName` produces. The operator chooses the name itself because the agent
+/// name (`<namespace>.<pod>`) must be in the pod's environment at creation.
+pub fn new_pod_name(pool_name: &str) -> String {
+    use rand::Rng;
+    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    let mut rng = rand::rng();
+    let suffix: String = (0..5)
+        .map(|_| char::from(ALPHABET[rng.random_range(0..ALPHABET.len())]))
+        .collect();
+    // Pod names are at most 253 characters, but the value is also used in agent names and
+    // hostnames (63): keep the prefix short.
+    let prefix: String = pool_name.chars().take(57).collect();
+    format!("{}-{suffix}", prefix.trim_end_matches(['-', '.']))
+}
+
+/// Renders the agent pod `pod_name` for `pool`.
+pub fn render_pod(pool: &AgentPool, pod_name: &str) -> Result<Pod, RenderError> {
+    let pool_name = pool.name_any();
+    let namespace = pool
+        .namespace()
+        .ok_or_else(|| RenderError::Incomplete(pool_name.clone()))?;
+    let owner = owner_reference(pool).ok_or_else(|| RenderError::Incomplete(pool_name.clone()))?;
+    let pat = pool
+        .spec
+        .auth
+        .pat_secret_ref
+        .as_ref()
+        .ok_or_else(|| RenderError::NoPatSecret(pool_name.clone()))?;
+    let agent_name = naming::pod_agent_name(&namespace, pod_name);
+
+    let mut volumes = vec![
+        Volume {
+            name: PAT_VOLUME.into(),
+            secret: Some(SecretVolumeSource {
+                secret_name: Some(pat.name.clone()),
+                items: Some(vec![KeyToPath {
+                    key: pat.key.clone(),
+                    path: file_name(paths::PAT_FILE).into(),
+                    mode: None,
+                }]),
+                default_mode: Some(PAT_FILE_MODE),
+                optional: Some(false),
+            }),
+            ..Volume::default()
+        },
+        empty_dir(WORK_VOLUME),
+        empty_dir(TMP_VOLUME),
+        empty_dir(DOCKER_CONFIG_VOLUME),
+    ];
+    let mut mounts = vec![
+        mount(PAT_VOLUME, paths::PAT_DIR, true),
+        mount(WORK_VOLUME, &pool.spec.agent.work_dir, false),
+        mount(TMP_VOLUME, "/tmp", false),
+        mount(DOCKER_CONFIG_VOLUME, paths::DOCKER_CONFIG_DIR, false),
+    ];
+    if let Some(ca) = &pool.spec.ca_bundle {
+        volumes.push(ca_volume(ca));
+        mounts.push(mount(CA_VOLUME, paths::CA_BUNDLE_DIR, true));
+    }
+
+    let mut init_containers = Vec::new();
+    if pool.spec.buildkit.enabled {
+        volumes.push(empty_dir(BUILDKIT_SOCKET_VOLUME));
+        volumes.push(empty_dir(BUILDKIT_STATE_VOLUME));
+        mounts.push(mount(
+            BUILDKIT_SOCKET_VOLUME,
+            paths::BUILDKIT_SOCKET_DIR,
+            false,
+        ));
+        init_containers.push(buildkit_sidecar(pool));
+    }
+
+    let agent = Container {
+        name: AGENT_CONTAINER.into(),
+        image: Some(pool.spec.agent.image.clone()),
+        args: Some(vec!["run".into()]),
+        env: Some(agent_env(pool, &namespace, &agent_name)),
+        resources: pool.spec.agent.resources.clone(),
+        volume_mounts: Some(mounts),
+        // azp-agent writes here by default; AZP_TERMINATION_LOG is left unset so a runtime
+        // that relocates the file (kube-sim's process kubelet) can point the agent at it.
+        termination_message_path: Some(paths::TERMINATION_LOG.into()),
+        termination_message_policy: Some("File".into()),
+        security_context: Some(hardening::agent_security_context()),
+        ..Container::default()
+    };
+
+    let pod = Pod {
+        metadata: ObjectMeta {
+            name: Some(pod_name.into()),
+            namespace: Some(namespace),
+            labels: Some(pod_labels(&pool_name)),
+            annotations: Some(pod_annotations(&agent_name)),
+            owner_references: Some(vec![owner]),
+            ..ObjectMeta::default()
+        },
+        spec: Some(PodSpec {
+            restart_policy: Some("Never".into()),
+            automount_service_account_token: Some(false),
+            enable_service_links: Some(false),
+            init_containers: (!init_containers.is_empty()).then_some(init_containers),
+            containers: vec![agent],
+            volumes: Some(volumes),
+            security_context: Some(hardening::pod_security_context()),
+            ..PodSpec::default()
+        }),
+        status: None,
+    };
+    let generated = pod.clone();
+    let merged = match &pool.spec.template {
+        Some(template) => merge::merge_template(pod, template)?,
+        None => pod,
+    };
+    Ok(hardening::enforce(merged, &generated, pool))
+}
+
+/// Labels the operator relies on (selection, ownership); re-applied after the template merge.
+pub(crate) fn pod_labels(pool_name: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (labels::MANAGED_BY.into(), labels::MANAGED_BY_VALUE.into()),
+        (labels::POOL.into(), pool_name.into()),
+        (labels::COMPONENT.into(), labels::COMPONENT_AGENT.into()),
+    ])
+}
+
+/// Annotations the operator relies on; re-applied after the template merge.
+pub(crate) fn pod_annotations(agent_name: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (
+            labels::DO_NOT_DISRUPT.into(),
+            labels::DO_NOT_DISRUPT_VALUE.into(),
+        ),
+        (labels::AGENT_NAME.into(), agent_name.into()),
+    ])
+}
+
+/// Controller owner reference to the AgentPool, so pods go with it.
+pub(crate) fn owner_reference(pool: &AgentPool) -> Option<OwnerReference> {
+    Some(OwnerReference {
+        api_version: AgentPool::api_version(&()).into_owned(),
+        kind: AgentPool::kind(&()).into_owned(),
+        name: pool.name_any(),
+        uid: pool.metadata.uid.clone()?,
+        controller: Some(true),
+        block_owner_deletion: Some(true),
+    })
+}
+
+fn agent_env(pool: &AgentPool, namespace: &str, agent_name: &str) -> Vec<EnvVar> {
+    let spec = &pool.spec;
+    let owner = naming::AgentPoolRef::new(namespace, pool.name_any()).to_string();
+    let capabilities =
+        serde_json::to_string(&spec.capabilities).unwrap_or_else(|_| String::from("{}"));
+    let mut vars = vec![
+        value(env::ORGANIZATION_URL, &spec.organization),
+        value(env::POOL, &spec.pool),
+        value(env::AGENT_NAME, agent_name),
+        value(env::PAT_FILE, paths::PAT_FILE),
+        value(env::WORK_DIR, &spec.agent.work_dir),
+        value(env::AGENT_HOME, paths::AGENT_HOME),
+        value(env::CAPABILITIES, &capabilities),
+        value(env::AGENT_POOL_OWNER, &owner),
+        field_ref(env::POD_NAME, "metadata.name"),
+        field_ref(env::POD_NAMESPACE, "metadata.namespace"),
+        value("DOCKER_CONFIG", paths::DOCKER_CONFIG_DIR),
+    ];
+    if spec.buildkit.enabled {
+        vars.push(value(env::BUILDKIT_HOST, paths::BUILDKIT_HOST));
+    }
+    if spec.ca_bundle.is_some() {
+        vars.push(value(env::CA_BUNDLE_FILE, paths::CA_BUNDLE_FILE));
+    }
+    if let Some(ecr) = &spec.ecr {
+        vars.push(value(env::ECR_REGION, &ecr.region));
+        vars.push(value(env::ECR_REGISTRY, &ecr.registry));
+        if let Some(endpoint) = &ecr.api_endpoint {
+            vars.push(value(env::ECR_API_ENDPOINT, endpoint));
+        }
+        vars.push(value(
+            env::REQUIRE_PRIVATE_ENDPOINT,
+            if ecr.require_private_endpoint {
+                "true"
+            } else {
+                "false"
+            },
+        ));
+    }
+    // User variables last; names the contract reserves are dropped so a user cannot
+    // override the agent name or ownership proof.
+    vars.extend(
+        spec.agent
+            .env
+            .iter()
+            .flatten()
+            .filter(|var| !env::ALL.contains(&var.name.as_str()))
+            .cloned(),
+    );
+    vars
+}
+
+fn buildkit_sidecar(pool: &AgentPool) -> Container {
+    Container {
+        name: BUILDKIT_CONTAINER.into(),
+        image: Some(pool.spec.buildkit.image.clone()),
+        // A native sidecar: an init container that keeps running next to the agent and is
+        // stopped by the kubelet once the agent container exits.
+        restart_policy: Some("Always".into()),
+        args: Some(vec![
+            "--oci-worker-no-process-sandbox".into(),
+            "--addr".into(),
+            paths::BUILDKIT_HOST.into(),
+        ]),
+        env: Some(vec![value(
+            "BUILDKITD_FLAGS",
+            "--oci-worker-no-process-sandbox",
+        )]),
+        resources: pool.spec.buildkit.resources.clone(),
+        volume_mounts: Some(vec![
+            mount(BUILDKIT_SOCKET_VOLUME, paths::BUILDKIT_SOCKET_DIR, false),
+            mount(
+                BUILDKIT_STATE_VOLUME,
+                "/home/user/.local/share/buildkit",
+                false,
+            ),
+        ]),
+        security_context: Some(hardening::buildkit_security_context()),
+        ..Container::default()
+    }
+}
+
+fn ca_volume(ca: &crate::crd::CaBundleSource) -> Volume {
+    use k8s_openapi::api::core::v1::ConfigMapVolumeSource;
+    let item = |key: &str| {
+        Some(vec![KeyToPath {
+            key: key.into(),
+            path: file_name(paths::CA_BUNDLE_FILE).into(),
+            mode: None,
+        }])
+    };
+    let mut volume = Volume {
+        name: CA_VOLUME.into(),
+        ..Volume::default()
+    };
+    if let Some(secret) = &ca.secret_ref {
+        volume.secret = Some(SecretVolumeSource {
+            secret_name: Some(secret.name.clone()),
+            items: item(&secret.key),
+            ..SecretVolumeSource::default()
+        });
+    } else if let Some(config_map) = &ca.config_map_ref {
+        volume.config_map = Some(ConfigMapVolumeSource {
+            name: config_map.name.clone(),
+            items: item(&config_map.key),
+            ..ConfigMapVolumeSource::default()
+        });
+    }
+    volume
+}
+
+fn file_name(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or(path)
+}
+
+fn value(name: &str, value: &str) -> EnvVar {
+    EnvVar {
+        name: name.into(),
+        value: Some(value.into()),
+        value_from: None,
+    }
+}
+
+fn field_ref(name: &str, field_path: &str) -> EnvVar {
+    EnvVar {
+        name: name.into(),
+        value: None,
+        value_from: Some(EnvVarSource {
+            field_ref: Some(ObjectFieldSelector {
+                api_version: None,
+                field_path: field_path.into(),
+            }),
+            ..EnvVarSource::default()
+        }),
+    }
+}
+
+fn empty_dir(name: &str) -> Volume {
+    Volume {
+        name: name.into(),
+        empty_dir: Some(EmptyDirVolumeSource::default()),
+        ..Volume::default()
+    }
+}
+
+fn mount(volume: &str, path: &str, read_only: bool) -> VolumeMount {
+    VolumeMount {
+        name: volume.into(),
+        mount_path: path.into(),
+        read_only: read_only.then_some(true),
+        ..VolumeMount::default()
+    }
+}
+
+#[cfg(test)]
+mod tests;

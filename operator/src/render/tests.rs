@@ -1,0 +1,229 @@
+use serde_json::json;
+
+use super::*;
+
+fn pool(extra: serde_json::Value) -> AgentPool {
+    let mut spec = json!({
+        "organization": "https://dev.azure.com/contoso",
+        "pool": "eks",
+        "auth": {"patSecretRef": {"name": "azp-pat", "key": "pat"}},
+        "agent": {"image": "agent:1", "env": [{"name": "JAVA_HOME", "value": "/opt/java"}, {"name": "AZP_AGENT_NAME", "value": "hijack"}]},
+        "capabilities": {"buildkit": "true"},
+        "buildkit": {"enabled": true}
+    });
+    if let (Some(spec), Some(extra)) = (spec.as_object_mut(), extra.as_object()) {
+        spec.extend(extra.clone());
+    }
+    serde_json::from_value(json!({
+        "apiVersion": "azp.dev/v1alpha1",
+        "kind": "AgentPool",
+        "metadata": {"name": "linux", "namespace": "ci", "uid": "u-1"},
+        "spec": spec,
+    }))
+    .unwrap()
+}
+
+fn env_value<'a>(container: &'a Container, name: &str) -> Option<&'a str> {
+    container
+        .env
+        .iter()
+        .flatten()
+        .find(|v| v.name == name)
+        .and_then(|v| v.value.as_deref())
+}
+
+fn agent(pod: &Pod) -> &Container {
+    let spec = pod.spec.as_ref().unwrap();
+    spec.containers
+        .iter()
+        .find(|c| c.name == AGENT_CONTAINER)
+        .unwrap()
+}
+
+#[test]
+fn pod_carries_labels_annotations_and_owner() {
+    let pod = render_pod(&pool(json!({})), "linux-abcde").unwrap();
+    let labels = pod.metadata.labels.as_ref().unwrap();
+    assert_eq!(labels[labels::MANAGED_BY], "azp-operator");
+    assert_eq!(labels[labels::POOL], "linux");
+    let annotations = pod.metadata.annotations.as_ref().unwrap();
+    assert_eq!(annotations[labels::DO_NOT_DISRUPT], "true");
+    assert_eq!(annotations[labels::AGENT_NAME], "ci.linux-abcde");
+    let owner = &pod.metadata.owner_references.as_ref().unwrap()[0];
+    assert_eq!(
+        (owner.kind.as_str(), owner.uid.as_str(), owner.controller),
+        ("AgentPool", "u-1", Some(true))
+    );
+    assert_eq!(
+        pod.spec.as_ref().unwrap().restart_policy.as_deref(),
+        Some("Never")
+    );
+}
+
+#[test]
+fn pat_is_a_secret_file_never_an_environment_value() {
+    let pod = render_pod(&pool(json!({})), "linux-abcde").unwrap();
+    let spec = pod.spec.as_ref().unwrap();
+    let volume = spec
+        .volumes
+        .iter()
+        .flatten()
+        .find(|v| v.secret.is_some())
+        .unwrap();
+    let secret = volume.secret.as_ref().unwrap();
+    assert_eq!(secret.secret_name.as_deref(), Some("azp-pat"));
+    let item = &secret.items.as_ref().unwrap()[0];
+    assert_eq!((item.key.as_str(), item.path.as_str()), ("pat", "token"));
+    let agent = agent(&pod);
+    assert_eq!(env_value(agent, env::PAT_FILE), Some(paths::PAT_FILE));
+    let mount = agent
+        .volume_mounts
+        .iter()
+        .flatten()
+        .find(|m| m.name == volume.name)
+        .unwrap();
+    assert_eq!(
+        (mount.mount_path.as_str(), mount.read_only),
+        (paths::PAT_DIR, Some(true))
+    );
+    let json = serde_json::to_string(&pod).unwrap();
+    assert!(
+        !json.contains("secretKeyRef"),
+        "PAT must not reach env: {json}"
+    );
+}
+
+#[test]
+fn agent_container_is_hardened() {
+    let pod = render_pod(&pool(json!({})), "linux-abcde").unwrap();
+    let security = agent(&pod).security_context.as_ref().unwrap();
+    assert_eq!(security.run_as_non_root, Some(true));
+    assert_eq!(security.read_only_root_filesystem, Some(true));
+    assert_eq!(security.allow_privilege_escalation, Some(false));
+    assert_eq!(
+        security.capabilities.as_ref().unwrap().drop,
+        Some(vec!["ALL".to_owned()])
+    );
+    assert_eq!(
+        security.seccomp_profile.as_ref().unwrap().type_,
+        "RuntimeDefault"
+    );
+}
+
+#[test]
+fn buildkit_is_a_rootless_native_sidecar_with_only_its_own_relaxations() {
+    let pod = render_pod(&pool(json!({})), "linux-abcde").unwrap();
+    let spec = pod.spec.as_ref().unwrap();
+    let sidecar = &spec.init_containers.as_ref().unwrap()[0];
+    assert_eq!(sidecar.restart_policy.as_deref(), Some("Always"));
+    assert!(sidecar.image.as_deref().unwrap().ends_with("-rootless"));
+    let security = sidecar.security_context.as_ref().unwrap();
+    assert_eq!(security.run_as_non_root, Some(true));
+    assert_eq!(security.privileged, Some(false));
+    assert_eq!(
+        security.seccomp_profile.as_ref().unwrap().type_,
+        "Unconfined"
+    );
+    assert_eq!(
+        security.app_armor_profile.as_ref().unwrap().type_,
+        "Unconfined"
+    );
+    let socket = |c: &Container| {
+        c.volume_mounts
+            .iter()
+            .flatten()
+            .any(|m| m.mount_path == paths::BUILDKIT_SOCKET_DIR)
+    };
+    assert!(socket(sidecar) && socket(agent(&pod)));
+    assert_eq!(
+        env_value(agent(&pod), env::BUILDKIT_HOST),
+        Some(paths::BUILDKIT_HOST)
+    );
+
+    let without = render_pod(&pool(json!({"buildkit": {"enabled": false}})), "p-1").unwrap();
+    assert!(without.spec.unwrap().init_containers.is_none());
+}
+
+#[test]
+fn environment_follows_the_contract_and_reserved_names_cannot_be_overridden() {
+    let pod = render_pod(&pool(json!({})), "linux-abcde").unwrap();
+    let agent = agent(&pod);
+    assert_eq!(env_value(agent, env::AGENT_NAME), Some("ci.linux-abcde"));
+    assert_eq!(env_value(agent, env::AGENT_POOL_OWNER), Some("ci/linux"));
+    assert_eq!(env_value(agent, env::POOL), Some("eks"));
+    assert_eq!(
+        env_value(agent, env::CAPABILITIES),
+        Some(r#"{"buildkit":"true"}"#)
+    );
+    assert_eq!(env_value(agent, "JAVA_HOME"), Some("/opt/java"));
+    let names: Vec<_> = agent.env.iter().flatten().map(|v| &v.name).collect();
+    assert_eq!(
+        names.iter().filter(|n| **n == env::AGENT_NAME).count(),
+        1,
+        "{names:?}"
+    );
+    for name in &names {
+        assert!(
+            env::ALL.contains(&name.as_str()) || *name == "JAVA_HOME" || *name == "DOCKER_CONFIG",
+            "unexpected variable {name}"
+        );
+    }
+}
+
+#[test]
+fn template_adds_scheduling_but_cannot_remove_hardening() {
+    let template = json!({"template": {
+        "metadata": {"labels": {"team": "a", "azp.dev/pool": "other"}},
+        "spec": {
+            "nodeSelector": {"kubernetes.io/arch": "arm64"},
+            "restartPolicy": "Always",
+            "hostNetwork": true,
+            "serviceAccountName": "builder",
+            "containers": [{
+                "name": "agent",
+                "securityContext": {"privileged": true, "runAsNonRoot": false},
+                "env": [{"name": "EXTRA", "value": "1"}, {"name": "AZP_AGENTPOOL", "value": "evil/x"}],
+                "resources": {"limits": {"memory": "4Gi"}}
+            }]
+        }
+    }});
+    let pod = render_pod(&pool(template), "linux-abcde").unwrap();
+    let labels = pod.metadata.labels.as_ref().unwrap();
+    assert_eq!(labels["team"], "a");
+    assert_eq!(labels[labels::POOL], "linux");
+    let spec = pod.spec.as_ref().unwrap();
+    assert_eq!(spec.restart_policy.as_deref(), Some("Never"));
+    assert_eq!(spec.host_network, None);
+    assert_eq!(spec.service_account_name.as_deref(), Some("builder"));
+    assert_eq!(
+        spec.node_selector.as_ref().unwrap()["kubernetes.io/arch"],
+        "arm64"
+    );
+    assert_eq!(spec.containers.len(), 1, "agent merged by name");
+    let agent = agent(&pod);
+    let security = agent.security_context.as_ref().unwrap();
+    assert_eq!(security.privileged, Some(false));
+    assert_eq!(security.run_as_non_root, Some(true));
+    assert_eq!(env_value(agent, "EXTRA"), Some("1"));
+    assert_eq!(env_value(agent, env::AGENT_POOL_OWNER), Some("ci/linux"));
+    assert!(agent.resources.as_ref().unwrap().limits.is_some());
+    assert_eq!(agent.image.as_deref(), Some("agent:1"));
+}
+
+#[test]
+fn template_with_unknown_top_level_field_is_refused() {
+    let error = render_pod(&pool(json!({"template": {"kind": "Pod"}})), "p-1").unwrap_err();
+    assert!(matches!(error, RenderError::Template(_)), "{error}");
+}
+
+#[test]
+fn generated_names_look_like_generate_name_and_differ() {
+    let a = new_pod_name("linux");
+    let b = new_pod_name("linux");
+    assert!(
+        a.starts_with("linux-") && a.len() == "linux-".len() + 5,
+        "{a}"
+    );
+    assert_ne!(a, b);
+    assert!(new_pod_name(&"x".repeat(80)).len() <= 63);
+}

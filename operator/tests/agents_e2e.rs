@@ -1,0 +1,192 @@
+//! End to end with real agents: the operator binary, kube-sim's process kubelet running the
+//! real `azp-agent` in every pod, and `azp-agent-standin` installed as the official agent,
+//! against the Azure DevOps emulator.
+//!
+//! `azp-agent` and the stand-in are binaries of other packages, so they are built once per
+//! test run with `cargo build` (set `AZP_AGENT_BIN` / `AZP_STANDIN_BIN` to use prebuilt ones).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use azp_kube_sim::kubelet::{ContainerCommand, KubeletConfig, KubeletHandle, ProcessRuntime};
+use common::{Harness, PAT, eventually};
+use serde_json::json;
+
+fn build(package: &str, bin: &str, env_override: &str) -> PathBuf {
+    if let Some(path) = std::env::var_os(env_override) {
+        return PathBuf::from(path);
+    }
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let status = std::process::Command::new(cargo)
+        .args(["build", "-q", "-p", package, "--bin", bin])
+        .current_dir(workspace)
+        .status()
+        .expect("cannot run cargo");
+    assert!(status.success(), "building {bin} failed");
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace.join("target"));
+    let path = target.join("debug").join(bin);
+    assert!(path.is_file(), "{} missing", path.display());
+    path
+}
+
+fn binaries() -> &'static (PathBuf, PathBuf) {
+    static BINS: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
+    BINS.get_or_init(|| {
+        (
+            build("azp-agent", "azp-agent", "AZP_AGENT_BIN"),
+            build("azp-ado-emulator", "azp-agent-standin", "AZP_STANDIN_BIN"),
+        )
+    })
+}
+
+/// A kubelet whose `agent` containers run the real azp-agent with the stand-in as the
+/// official agent (installed once into `agent_home`).
+fn kubelet(h: &Harness, agent_home: &Path) -> KubeletHandle {
+    let (agent, standin) = binaries().clone();
+    let status = std::process::Command::new(&standin)
+        .arg("install")
+        .arg(agent_home)
+        .status()
+        .unwrap();
+    assert!(status.success(), "standin install failed");
+    let home = agent_home.display().to_string();
+    let runtime = ProcessRuntime::in_temp_dir()
+        .unwrap()
+        .with_termination_log_env("AZP_TERMINATION_LOG")
+        .with_command_override(Arc::new(move |_pod, container| {
+            (container.name == "agent").then(|| ContainerCommand {
+                program: agent.clone().into(),
+                args: vec![
+                    "run".into(),
+                    "--skip-preflight".into(),
+                    "--allow-insecure-http".into(),
+                    "--grace-period".into(),
+                    "5".into(),
+                ],
+                env: vec![
+                    ("AZP_AGENT_HOME".into(), home.clone()),
+                    ("AGENT_ALLOW_RUNASROOT".into(), "1".into()),
+                    ("VSS_ALLOW_UNSAFE_BASICAUTH".into(), "true".into()),
+                ],
+            })
+        }));
+    KubeletHandle::spawn(
+        h.client.clone(),
+        KubeletConfig::new("node-1", Arc::new(runtime)),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_agents_run_the_queued_jobs_and_their_pods_are_counted_and_removed() {
+    let mut h = Harness::start(&["Linux"]).await;
+    h.pat_secret("azp-pat", PAT).await;
+    h.agent_pool(
+        "linux",
+        "Linux",
+        json!({"scaling": {"maxAgents": 5, "pollInterval": "5s"}}),
+    )
+    .await;
+    let home = tempfile::tempdir().unwrap();
+    let kubelet = kubelet(&h, home.path());
+    h.start_operator(&["--registration-grace-seconds", "5"])
+        .await;
+    eventually("placeholder", Duration::from_secs(60), || async {
+        h.placeholder_registered("linux").then_some(())
+    })
+    .await;
+    let jobs: Vec<i64> = (0..2)
+        .map(|_| {
+            h.emu
+                .queue_job(azp_ado_emulator::QueueJob {
+                    pool: "Linux".into(),
+                    duration_seconds: 1,
+                    ..Default::default()
+                })
+                .unwrap()
+        })
+        .collect();
+    eventually("both jobs succeeded", Duration::from_secs(90), || async {
+        jobs.iter()
+            .all(|id| {
+                h.emu.job(*id).is_some_and(|j| {
+                    j.state == "finished" && j.result.as_deref() == Some("succeeded")
+                })
+            })
+            .then_some(())
+    })
+    .await;
+    let status = eventually("outcomes recorded", Duration::from_secs(60), || async {
+        let status = h.pools().get("linux").await.ok()?.status?;
+        (status.jobs_succeeded >= 2).then_some(status)
+    })
+    .await;
+    assert_eq!(status.jobs_failed, 0, "{status:?}");
+    eventually("finished pods removed", Duration::from_secs(60), || async {
+        h.pods().await.is_empty().then_some(())
+    })
+    .await;
+    // Each agent deregistered itself; only the placeholder stays.
+    let names: Vec<String> = h.emu.agents().into_iter().map(|a| a.name).collect();
+    assert_eq!(names, vec!["default.linux.placeholder".to_owned()]);
+    kubelet.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pod_deleted_mid_job_leaves_no_registration_behind() {
+    let mut h = Harness::start(&["Linux"]).await;
+    h.pat_secret("azp-pat", PAT).await;
+    h.agent_pool(
+        "linux",
+        "Linux",
+        json!({"scaling": {"maxAgents": 1, "pollInterval": "5s"}}),
+    )
+    .await;
+    let home = tempfile::tempdir().unwrap();
+    let kubelet = kubelet(&h, home.path());
+    h.start_operator(&["--registration-grace-seconds", "5"])
+        .await;
+    eventually("placeholder", Duration::from_secs(60), || async {
+        h.placeholder_registered("linux").then_some(())
+    })
+    .await;
+    let job = h
+        .emu
+        .queue_job(azp_ado_emulator::QueueJob {
+            pool: "Linux".into(),
+            duration_seconds: 120,
+            ..Default::default()
+        })
+        .unwrap();
+    let agent_name = eventually("job running", Duration::from_secs(60), || async {
+        let view = h.emu.job(job)?;
+        (view.state == "running").then_some(view.agent_name?)
+    })
+    .await;
+    let pod = h.pods().await.into_iter().next().unwrap();
+    assert_eq!(
+        pod.metadata.annotations.as_ref().unwrap()["azp.dev/agent-name"],
+        agent_name
+    );
+    h.pods_api()
+        .delete(pod.metadata.name.as_ref().unwrap(), &Default::default())
+        .await
+        .unwrap();
+    eventually("registration removed", Duration::from_secs(60), || async {
+        (!h.emu.agents().iter().any(|a| a.name == agent_name)).then_some(())
+    })
+    .await;
+    eventually("job no longer running", Duration::from_secs(60), || async {
+        (h.emu.job(job)?.state == "finished").then_some(())
+    })
+    .await;
+    assert!(h.placeholder_registered("linux"));
+    kubelet.shutdown().await.unwrap();
+}

@@ -27,8 +27,7 @@ lint:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 
-## generate: regenerate committed artefacts (CRD YAML) from the Rust types.
+## generate: regenerate committed artefacts from the Rust types (the CRD, and the chart's copy of it).
 generate:
-	@if cargo run -q -p azp-operator -- crd >/dev/null 2>&1; then \
-	  cargo run -q -p azp-operator -- crd > crds/agentpool.yaml; \
-	else echo "azp-operator crd is not available yet"; fi
+	cargo run -q -p azp-operator -- crd > crds/agentpool.yaml
+	cp crds/agentpool.yaml charts/azp-operator/crds/agentpool.yaml

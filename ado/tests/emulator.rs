@@ -209,6 +209,7 @@ async fn pending_job_requests_come_from_exactly_one_request_per_call() {
         with_demand
             .matched_agents
             .iter()
+            .flatten()
             .any(|a| a.name == "placeholder")
     );
 

@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use azp_ado::{AdoClient, AdoError, NewAgent};
+use azp_ado::{AdoClient, AdoError, AgentQuery, NewAgent};
 use azp_contract::{AgentPoolRef, labels, naming};
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::jiff::Timestamp;
@@ -15,7 +15,7 @@ use serde_json::json;
 use tracing::{info, warn};
 
 use crate::crd::AgentPool;
-use crate::plan::{AgentId, Plan};
+use crate::plan::{AgentId, DeleteReason, Plan};
 use crate::render::{RenderError, new_pod_name, render_pod};
 use crate::status::FIELD_MANAGER;
 
@@ -49,6 +49,8 @@ pub struct Applied {
     pub scaled_down: u32,
     /// Finished pods deleted.
     pub finished_deleted: u32,
+    /// Pods deleted because they never started: name and seconds waited.
+    pub timed_out: Vec<(String, u64)>,
     /// Registrations removed.
     pub registrations_removed: u32,
     /// Id of a placeholder registered now.
@@ -126,10 +128,20 @@ pub async fn apply_plan(target: &Target<'_>, plan: &Plan) -> Result<Applied, App
         }
     }
     for (pod, reason) in &plan.delete_pods {
+        if matches!(reason, DeleteReason::StartTimeout { .. })
+            && picked_up_a_job(target, pod).await?
+        {
+            // Its agent came online and took a job after the observation: never kill it.
+            info!(pod, "not started pod picked up a job meanwhile; kept");
+            continue;
+        }
         delete_pod(&target.pods, pod).await?;
         match reason {
-            crate::plan::DeleteReason::Finished => applied.finished_deleted += 1,
-            _ => applied.scaled_down += 1,
+            DeleteReason::Finished => applied.finished_deleted += 1,
+            DeleteReason::StartTimeout { waited_secs } => {
+                applied.timed_out.push((pod.clone(), *waited_secs));
+            }
+            DeleteReason::ScaleDown | DeleteReason::PoolDeleting => applied.scaled_down += 1,
         }
     }
     for _ in 0..plan.create_pods {
@@ -140,6 +152,27 @@ pub async fn apply_plan(target: &Target<'_>, plan: &Plan) -> Result<Applied, App
         applied.finalizer_removed = true;
     }
     Ok(applied)
+}
+
+/// Re-reads the agent of `pod` right before a startup-timeout deletion: the plan saw it
+/// unregistered or offline, but it may have registered and been assigned a job since.
+async fn picked_up_a_job(target: &Target<'_>, pod: &str) -> Result<bool, AdoError> {
+    let Some(agent_name) = target
+        .pods_by_agent
+        .iter()
+        .find_map(|(agent, owner)| (owner == pod).then_some(agent))
+    else {
+        return Ok(false);
+    };
+    let query = AgentQuery {
+        name: Some(agent_name.clone()),
+        include_assigned_request: true,
+        ..AgentQuery::default()
+    };
+    let agents = target.ado.list_agents(target.pool_id, &query).await?;
+    Ok(agents.iter().any(|agent| {
+        agent.name.eq_ignore_ascii_case(agent_name) && agent.assigned_request.is_some()
+    }))
 }
 
 async fn create_pod(target: &Target<'_>) -> Result<String, ApplyError> {

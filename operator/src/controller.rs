@@ -8,7 +8,7 @@
 //! group is due: at its interval, or sooner after a service hook or a relevant Kubernetes
 //! change, but never more often than `min_poll_spacing` and never inside a backoff.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -203,6 +203,10 @@ impl Controller {
                 .push(pool);
         }
         self.groups.retain(|key, _| grouped.contains_key(key));
+        let existing_pools: BTreeSet<PoolKey> = pools
+            .iter()
+            .map(|pool| PoolKey::new(pool.namespace().unwrap_or_default(), pool.name_any()))
+            .collect();
         let now = Instant::now();
         for (key, members) in grouped {
             let group = self
@@ -225,7 +229,7 @@ impl Controller {
                 .remove(&key)
                 .unwrap_or_else(|| GroupState::new(now));
             let wait = self
-                .reconcile_group(&key, &members, &pods, &mut group, interval)
+                .reconcile_group(&key, &members, &pods, &existing_pools, &mut group, interval)
                 .await;
             group.last_poll = Some(Instant::now());
             group.next_poll = Instant::now() + wait;
@@ -240,6 +244,7 @@ impl Controller {
         key: &AzureDevOpsPoolKey,
         pools: &[&AgentPool],
         pods: &[Pod],
+        existing_pools: &BTreeSet<PoolKey>,
         group: &mut GroupState,
         interval: Duration,
     ) -> Duration {
@@ -408,8 +413,14 @@ impl Controller {
                 })
                 .collect(),
             now: SystemTime::now(),
+            orphan_scope: Some(plan::OrphanScope {
+                watched_namespace: self.settings.namespace.clone(),
+                existing_pools: existing_pools.clone(),
+            }),
         };
         let plans = plan::plan(&snapshot, &self.settings.planner);
+        self.remove_orphans(key, &client, pool_id, &plans.orphaned_registrations)
+            .await;
         let agent_names: HashMap<i64, String> = snapshot
             .agents
             .iter()
@@ -512,6 +523,41 @@ impl Controller {
             self.export_gauges(&member.key, plan, &snapshot);
         }
         wait_override.unwrap_or_else(|| group.backoff.succeeded(interval, rate_limit.as_ref()))
+    }
+
+    /// Removes registrations whose AgentPool no longer exists. There is no AgentPool to
+    /// carry an Event, so each removal is logged and counted; a failure is retried by the
+    /// next sweep.
+    async fn remove_orphans(
+        &self,
+        key: &AzureDevOpsPoolKey,
+        client: &AdoClient,
+        pool_id: i32,
+        orphans: &[plan::OrphanedRegistration],
+    ) {
+        for orphan in orphans {
+            let agent_id = i32::try_from(orphan.id).unwrap_or(i32::MAX);
+            match client.delete_agent(pool_id, agent_id).await {
+                Ok(()) | Err(AdoError::AgentNotFound { .. }) => {
+                    info!(
+                        pool = %key.pool,
+                        agent_id = orphan.id,
+                        agent = %orphan.name,
+                        owner = %orphan.owner,
+                        "removed registration of an AgentPool that no longer exists"
+                    );
+                    self.metrics
+                        .orphaned_registrations_removed
+                        .get_or_create(&labels(&[("pool", &key.pool)]))
+                        .inc();
+                }
+                // It picked up a job after all; the next sweep looks again.
+                Err(AdoError::AgentBusy { .. }) => {}
+                Err(error) => {
+                    warn!(%error, agent_id = orphan.id, "could not remove orphaned registration");
+                }
+            }
+        }
     }
 
     fn client_for(
@@ -662,6 +708,25 @@ impl Controller {
                     member.pool,
                     reason::PLACEHOLDER_REGISTERED,
                     format!("placeholder agent {id} registered"),
+                )
+                .await;
+        }
+        if !applied.timed_out.is_empty() {
+            self.metrics.decision(
+                &pool,
+                "delete_unstarted_pod",
+                applied.timed_out.len() as u64,
+            );
+        }
+        for (pod, waited_secs) in &applied.timed_out {
+            warn!(pool = %pool, pod = %pod, waited_secs, "pod never started; deleted");
+            self.events
+                .warning(
+                    member.pool,
+                    reason::POD_START_TIMEOUT,
+                    format!(
+                        "pod {pod} deleted: not started after {waited_secs}s (Pending, or its agent never registered); it will be replaced"
+                    ),
                 )
                 .await;
         }

@@ -18,6 +18,8 @@ pub mod reason {
     pub const PLACEHOLDER_REGISTERED: &str = "PlaceholderRegistered";
     /// A finished pod's outcome was recorded.
     pub const JOB_FINISHED: &str = "JobFinished";
+    /// A pod never started (Pending, or its agent never registered) and was deleted.
+    pub const POD_START_TIMEOUT: &str = "PodStartTimeout";
 }
 
 /// Publishes Events; failures are logged, never propagated (Events are best effort).

@@ -75,6 +75,10 @@ struct RunArgs {
     /// A pod still Pending after this many seconds makes its AgentPool Degraded.
     #[arg(long, default_value_t = 300)]
     pod_startup_warning_seconds: u64,
+    /// A pod still Pending, or Running without its agent registered, after this many
+    /// seconds is deleted (with its registration, if any) and replaced.
+    #[arg(long, default_value_t = 600)]
+    pod_startup_timeout_seconds: u64,
     /// Per-request timeout towards Azure DevOps, in seconds.
     #[arg(long, default_value_t = 10)]
     ado_timeout_seconds: u64,
@@ -187,6 +191,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         ado_timeout: Duration::from_secs(args.ado_timeout_seconds),
         planner: PlannerSettings {
             registration_grace: Duration::from_secs(args.registration_grace_seconds),
+            pod_startup_timeout: Duration::from_secs(args.pod_startup_timeout_seconds),
         },
         pod_startup_warning: Duration::from_secs(args.pod_startup_warning_seconds),
         identity,

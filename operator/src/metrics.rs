@@ -40,6 +40,8 @@ pub struct Metrics {
     pub queue_to_assignment_seconds: HistogramFamily,
     /// Polls of Azure DevOps per pool and result (`ok` or the error reason).
     pub polls: Family<Labels, Counter>,
+    /// Registrations removed because their AgentPool no longer exists (`pool`).
+    pub orphaned_registrations_removed: Family<Labels, Counter>,
 }
 
 impl Metrics {
@@ -57,6 +59,7 @@ impl Metrics {
         let queue_to_assignment_seconds: HistogramFamily =
             Family::new_with_constructor(latency_histogram as fn() -> Histogram);
         let polls = Family::<Labels, Counter>::default();
+        let orphaned_registrations_removed = Family::<Labels, Counter>::default();
         registry.register(
             "pending_jobs",
             "Pending Azure DevOps jobs counted for each AgentPool",
@@ -94,6 +97,11 @@ impl Metrics {
             queue_to_assignment_seconds.clone(),
         );
         registry.register("polls", "Polls of Azure DevOps by result", polls.clone());
+        registry.register(
+            "orphaned_registrations_removed",
+            "Agent registrations removed because their AgentPool no longer exists",
+            orphaned_registrations_removed.clone(),
+        );
         Arc::new(Self {
             registry,
             pending_jobs,
@@ -105,6 +113,7 @@ impl Metrics {
             queue_to_pod_seconds,
             queue_to_assignment_seconds,
             polls,
+            orphaned_registrations_removed,
         })
     }
 

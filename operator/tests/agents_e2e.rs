@@ -9,80 +9,11 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use azp_kube_sim::kubelet::{ContainerCommand, KubeletConfig, KubeletHandle, ProcessRuntime};
+use common::agents::kubelet;
 use common::{Harness, PAT, eventually};
 use serde_json::json;
-
-fn build(package: &str, bin: &str, env_override: &str) -> PathBuf {
-    if let Some(path) = std::env::var_os(env_override) {
-        return PathBuf::from(path);
-    }
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let status = std::process::Command::new(cargo)
-        .args(["build", "-q", "-p", package, "--bin", bin])
-        .current_dir(workspace)
-        .status()
-        .expect("cannot run cargo");
-    assert!(status.success(), "building {bin} failed");
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace.join("target"));
-    let path = target.join("debug").join(bin);
-    assert!(path.is_file(), "{} missing", path.display());
-    path
-}
-
-fn binaries() -> &'static (PathBuf, PathBuf) {
-    static BINS: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
-    BINS.get_or_init(|| {
-        (
-            build("azp-agent", "azp-agent", "AZP_AGENT_BIN"),
-            build("azp-ado-emulator", "azp-agent-standin", "AZP_STANDIN_BIN"),
-        )
-    })
-}
-
-/// A kubelet whose `agent` containers run the real azp-agent with the stand-in as the
-/// official agent (installed once into `agent_home`).
-fn kubelet(h: &Harness, agent_home: &Path) -> KubeletHandle {
-    let (agent, standin) = binaries().clone();
-    let status = std::process::Command::new(&standin)
-        .arg("install")
-        .arg(agent_home)
-        .status()
-        .unwrap();
-    assert!(status.success(), "standin install failed");
-    let home = agent_home.display().to_string();
-    let runtime = ProcessRuntime::in_temp_dir()
-        .unwrap()
-        .with_termination_log_env("AZP_TERMINATION_LOG")
-        .with_command_override(Arc::new(move |_pod, container| {
-            (container.name == "agent").then(|| ContainerCommand {
-                program: agent.clone().into(),
-                args: vec![
-                    "run".into(),
-                    "--skip-preflight".into(),
-                    "--allow-insecure-http".into(),
-                    "--grace-period".into(),
-                    "5".into(),
-                ],
-                env: vec![
-                    ("AZP_AGENT_HOME".into(), home.clone()),
-                    ("AGENT_ALLOW_RUNASROOT".into(), "1".into()),
-                    ("VSS_ALLOW_UNSAFE_BASICAUTH".into(), "true".into()),
-                ],
-            })
-        }));
-    KubeletHandle::spawn(
-        h.client.clone(),
-        KubeletConfig::new("node-1", Arc::new(runtime)),
-    )
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_agents_run_the_queued_jobs_and_their_pods_are_counted_and_removed() {

@@ -70,8 +70,10 @@ pub struct JobRequest {
     #[serde(default)]
     pub reserved_agent: Option<AgentRef>,
     /// Registered agents (online or offline) whose capabilities satisfy the demands.
+    /// `None` when the response has no `matchedAgents` field (the service did not say);
+    /// `Some(vec![])` when it computed that no agent matches.
     #[serde(default)]
-    pub matched_agents: Vec<AgentRef>,
+    pub matched_agents: Option<Vec<AgentRef>>,
     /// True when every agent of the pool matches.
     #[serde(default)]
     pub matches_all_agents_in_pool: Option<bool>,

@@ -32,8 +32,9 @@ fn keda_fixture_is_a_pending_job_with_its_demands_and_matched_agent() {
             "Agent.Version -gtVersion 2.182.1"
         ]
     );
-    assert_eq!(job.matched_agents[0].name, "dotnet60-keda-template");
-    assert_eq!(job.matched_agents[0].status, Some(AgentStatus::Offline));
+    let matched = job.matched_agents.as_deref().unwrap();
+    assert_eq!(matched[0].name, "dotnet60-keda-template");
+    assert_eq!(matched[0].status, Some(AgentStatus::Offline));
     assert_eq!(
         job.definition.as_ref().unwrap().name.as_deref(),
         Some("Other Build CI")
@@ -51,6 +52,16 @@ fn keda_fixture_is_a_pending_job_with_its_demands_and_matched_agent() {
     assert_eq!(queued.nanosecond(), 463_333_300);
     assert!(job.is_pending());
     assert!(!job.is_running());
+}
+
+#[test]
+fn matched_agents_absent_and_empty_are_told_apart() {
+    let absent: JobRequest = serde_json::from_str(r#"{"requestId":5}"#).unwrap();
+    assert_eq!(absent.matched_agents, None);
+    let empty: JobRequest = serde_json::from_str(r#"{"requestId":6,"matchedAgents":[]}"#).unwrap();
+    assert_eq!(empty.matched_agents, Some(Vec::new()));
+    let null: JobRequest = serde_json::from_str(r#"{"requestId":7,"matchedAgents":null}"#).unwrap();
+    assert_eq!(null.matched_agents, None);
 }
 
 #[test]

@@ -23,10 +23,12 @@ pub fn job_view(job: &JobRequest) -> JobView {
     JobView {
         request_id: job.request_id,
         demands: job.demands.clone(),
-        // `completedRequestCount=0` answers carry `matchedAgents`; an empty list there and a
-        // missing field cannot be told apart after decoding, so both count as unknown.
-        matched_agent_names: (!job.matched_agents.is_empty())
-            .then(|| job.matched_agents.iter().map(|a| a.name.clone()).collect()),
+        // An empty list means Azure DevOps computed that no agent matches (the job is
+        // unservable); a missing field means it did not say, and the planner matches demands.
+        matched_agent_names: job
+            .matched_agents
+            .as_ref()
+            .map(|agents| agents.iter().map(|a| a.name.clone()).collect()),
         assigned_agent: job.reserved_agent.as_ref().map(|agent| agent.name.clone()),
         queue_time: system_time(job.queue_time).unwrap_or(SystemTime::UNIX_EPOCH),
         received: job.receive_time.is_some(),

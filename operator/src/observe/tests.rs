@@ -26,6 +26,20 @@ fn job_maps_reservation_receipt_and_matches() {
 }
 
 #[test]
+fn absent_matched_agents_stay_unknown_and_an_empty_list_stays_empty() {
+    let absent: JobRequest =
+        serde_json::from_value(json!({"requestId": 9, "demands": ["java"]})).unwrap();
+    assert_eq!(job_view(&absent).matched_agent_names, None);
+    let none_matched: JobRequest =
+        serde_json::from_value(json!({"requestId": 10, "demands": ["java"], "matchedAgents": []}))
+            .unwrap();
+    assert_eq!(
+        job_view(&none_matched).matched_agent_names,
+        Some(Vec::new())
+    );
+}
+
+#[test]
 fn agent_ownership_comes_from_its_capability() {
     let view = agent_view(&agent(json!({
         "id": 5, "name": "ci.linux-abcde", "enabled": false, "status": "online",

@@ -7,17 +7,35 @@
 //!
 //! Rule 4: never kill a busy agent. A surplus idle agent is first disabled; only a later plan,
 //! built from a fresh read, deletes its pod, and only if it is still unassigned.
+//!
+//! Startup timeout: a pod that stays Pending (unschedulable, image never pulled), or runs
+//! without its agent ever registering (bad PAT, network policy), would otherwise count as
+//! capacity on its way forever and starve the jobs it was created for. After
+//! `pod_startup_timeout` it is deleted, its registration (if any) removed, and it no longer
+//! counts, so this same plan creates its replacement. A pod whose agent holds a job is never
+//! touched: that check comes first.
 
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use super::index::PoolIndex;
-use super::{AgentPoolView, AgentView, DeleteReason, Plan, PodView};
+use super::{
+    AgentPoolView, AgentView, DeleteReason, Plan, PlannerSettings, PodPhase, PodView, RemoveReason,
+};
+
+/// The jobs one AgentPool plans for.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Demand {
+    /// Pending jobs attributed to this AgentPool.
+    pub(crate) pending: u32,
+    /// Pending jobs its agents could take, whichever AgentPool they were counted for.
+    pub(crate) servable: u32,
+}
 
 /// What a live pod's agent is doing.
 #[derive(Clone, Copy, Debug)]
 enum PodState<'a> {
-    /// Not registered or not online yet.
-    Starting,
+    /// Not registered (`None`) or not online yet.
+    Starting(Option<&'a AgentView>),
     /// Online, enabled, unassigned: can take a job.
     Idle(&'a AgentView),
     /// Holds a job.
@@ -40,30 +58,63 @@ fn classify<'a>(pod: &PodView, index: &PoolIndex<'a>) -> PodState<'a> {
     match agent {
         Some(agent) if agent.last_completed_request.is_some() => PodState::Finishing,
         Some(agent) if agent.online => PodState::Idle(agent),
-        _ => PodState::Starting,
+        registered => PodState::Starting(registered),
     }
 }
 
-/// Fills `create_pods`, `disable_agents`, scale-down `delete_pods` and the counts.
-///
-/// `pending` is the number of jobs attributed to this AgentPool; `servable` the number of
-/// pending jobs its agents could take, whichever AgentPool they were counted for.
+/// How long a starting pod has waited, when that exceeds the startup timeout: Pending pods,
+/// and pods whose agent never registered. A registered agent that is merely offline on a
+/// running pod may have been online before (a network blip), so it is left alone.
+fn startup_timed_out(
+    pod: &PodView,
+    registered: Option<&AgentView>,
+    now: SystemTime,
+    timeout: Duration,
+) -> Option<Duration> {
+    let never_started = pod.phase == PodPhase::Pending || registered.is_none();
+    let waited = now.duration_since(pod.created).unwrap_or_default();
+    (never_started && waited >= timeout).then_some(waited)
+}
+
+/// Fills `create_pods`, `disable_agents`, scale-down and start-timeout `delete_pods`, the
+/// registrations of timed-out pods, and the counts.
 pub(crate) fn plan_capacity(
     pool: &AgentPoolView,
     index: &PoolIndex<'_>,
-    pending: u32,
-    servable: u32,
+    demand: Demand,
     now: SystemTime,
+    settings: &PlannerSettings,
     plan: &mut Plan,
 ) {
+    let Demand { pending, servable } = demand;
     let policy = pool.scaling;
     let mut live_pods: u32 = 0;
     let mut starting: u32 = 0;
     let mut idle: Vec<&AgentView> = Vec::new();
     for pod in index.pods_of(&pool.key).iter().filter(|pod| pod.is_live()) {
+        let state = classify(pod, index);
+        if let PodState::Starting(registered) = state
+            && let Some(waited) =
+                startup_timed_out(pod, registered, now, settings.pod_startup_timeout)
+        {
+            // Deleted now, so neither live nor starting: its replacement is planned below.
+            let waited_secs = waited.as_secs();
+            plan.delete_pods
+                .push((pod.name.clone(), DeleteReason::StartTimeout { waited_secs }));
+            if let Some(agent) = registered {
+                plan.remove_registrations
+                    .push((agent.id, RemoveReason::StartTimeout));
+            }
+            plan.explanations.push(format!(
+                "delete pod {}: not started after {waited_secs}s (timeout {}s)",
+                pod.name,
+                settings.pod_startup_timeout.as_secs()
+            ));
+            continue;
+        }
         live_pods += 1;
-        match classify(pod, index) {
-            PodState::Starting => starting += 1,
+        match state {
+            PodState::Starting(_) => starting += 1,
             PodState::Idle(agent) => idle.push(agent),
             PodState::Drained => {
                 plan.delete_pods

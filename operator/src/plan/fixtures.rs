@@ -192,6 +192,10 @@ impl PodView {
         self.outcome_recorded = true;
         self
     }
+    pub(crate) fn created_at(mut self, time: SystemTime) -> Self {
+        self.created = time;
+        self
+    }
 }
 
 /// A snapshot observed at `now`.
@@ -208,6 +212,7 @@ pub(crate) fn snapshot(
         agents,
         pods,
         now,
+        orphan_scope: None,
     }
 }
 

@@ -9,6 +9,7 @@
 //! * [`attribute`] — rule 2: each pending job is counted for exactly one AgentPool.
 //! * [`capacity`] — rules 3 and 4: how many pods to create, which idle agents to drain.
 //! * [`cleanup`] — rules 5 and 6: stale registrations, finished pods, placeholders, deletion.
+//! * [`orphans`] — registrations of AgentPools that no longer exist.
 //!
 //! Two-step scale-down (rule 4) spans two plans: this plan lists an idle agent in
 //! `disable_agents`; the controller disables it in Azure DevOps and sets the pod's
@@ -22,6 +23,7 @@ pub mod attribute;
 pub mod capacity;
 pub mod cleanup;
 mod index;
+pub mod orphans;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
@@ -29,6 +31,7 @@ use std::time::{Duration, SystemTime};
 pub use azp_contract::AgentPoolRef as PoolKey;
 
 use index::PoolIndex;
+pub use orphans::{OrphanScope, OrphanedRegistration};
 
 /// Azure DevOps agent id.
 pub type AgentId = i64;
@@ -50,6 +53,8 @@ pub struct PoolSnapshot {
     pub pods: Vec<PodView>,
     /// Observation time.
     pub now: SystemTime,
+    /// Which AgentPools exist at all, for the orphan sweep; `None` skips the sweep.
+    pub orphan_scope: Option<OrphanScope>,
 }
 
 /// One AgentPool as the planner needs it.
@@ -191,12 +196,16 @@ pub struct PlannerSettings {
     /// A registration younger than this is never removed for lack of a pod: the pod may
     /// simply not be in the informer cache yet.
     pub registration_grace: Duration,
+    /// A pod still Pending, or Running without its agent registered, this long after its
+    /// creation is deleted (with its registration, if any) and replaced.
+    pub pod_startup_timeout: Duration,
 }
 
 impl Default for PlannerSettings {
     fn default() -> Self {
         Self {
             registration_grace: Duration::from_secs(120),
+            pod_startup_timeout: Duration::from_secs(600),
         }
     }
 }
@@ -210,6 +219,12 @@ pub enum DeleteReason {
     Finished,
     /// Its AgentPool is being deleted and it runs no job.
     PoolDeleting,
+    /// It never started: still Pending, or Running without its agent registered, after
+    /// [`PlannerSettings::pod_startup_timeout`]; it held no job.
+    StartTimeout {
+        /// How long it had existed, in whole seconds.
+        waited_secs: u64,
+    },
 }
 
 /// Why a registration is to be removed.
@@ -223,6 +238,8 @@ pub enum RemoveReason {
     PoolDeleting,
     /// A second placeholder of the same AgentPool (two registrations raced); the oldest stays.
     DuplicatePlaceholder,
+    /// Its pod is deleted for [`DeleteReason::StartTimeout`].
+    StartTimeout,
 }
 
 /// Counts for the AgentPool status.
@@ -285,6 +302,8 @@ pub struct PlanSet {
     pub plans: Vec<Plan>,
     /// Pending jobs no AgentPool can serve (for a Degraded condition and an Event).
     pub unservable_jobs: Vec<RequestId>,
+    /// Registrations whose AgentPool no longer exists ([`orphans`]), to remove.
+    pub orphaned_registrations: Vec<OrphanedRegistration>,
 }
 
 impl PlanSet {
@@ -309,7 +328,14 @@ pub fn plan(snapshot: &PoolSnapshot, settings: &PlannerSettings) -> PlanSet {
             } else {
                 let pending = attribution.pending_for(&pool.key);
                 let servable = attribution.servable_by(&pool.key);
-                capacity::plan_capacity(pool, &index, pending, servable, snapshot.now, &mut plan);
+                capacity::plan_capacity(
+                    pool,
+                    &index,
+                    capacity::Demand { pending, servable },
+                    snapshot.now,
+                    settings,
+                    &mut plan,
+                );
                 cleanup::plan_cleanup(pool, &index, snapshot.now, settings, &mut plan);
             }
             plan
@@ -318,6 +344,7 @@ pub fn plan(snapshot: &PoolSnapshot, settings: &PlannerSettings) -> PlanSet {
     PlanSet {
         plans,
         unservable_jobs: attribution.unservable,
+        orphaned_registrations: orphans::find_orphans(snapshot, &index, settings),
     }
 }
 

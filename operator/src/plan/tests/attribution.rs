@@ -94,6 +94,23 @@ fn azure_devops_matched_agents_decide_over_local_demand_matching() {
 }
 
 #[test]
+fn an_empty_match_list_is_unservable_but_a_missing_one_falls_back_to_demands() {
+    let a = pool("a", &[]);
+    let jobs = vec![
+        // Azure DevOps computed no match: no pod could take it, so none is created.
+        job(1).matched(&[]),
+        // Azure DevOps did not say: the demands (none) decide, and `a` serves it.
+        job(2),
+    ];
+    let snap = snapshot(vec![a], jobs, vec![placeholder(100, "a")], vec![], at(5));
+    let set = plan(&snap, &PlannerSettings::default());
+    let plan_a = set.for_pool(&key("a")).unwrap();
+    assert_eq!(plan_a.counts.queued, 1);
+    assert_eq!(plan_a.create_pods, 1);
+    assert_eq!(set.unservable_jobs, [1]);
+}
+
+#[test]
 fn placeholder_name_counts_even_before_the_placeholder_is_observed() {
     // The placeholder was just registered; Azure DevOps already lists it, our agent list not yet.
     let name = azp_contract::naming::placeholder_agent_name(&key("a"));

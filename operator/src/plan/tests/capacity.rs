@@ -20,7 +20,8 @@ fn scenario(
         jobs.push(job(1000 + i64::from(i)));
     }
     for i in 0..starting {
-        pods.push(pod(&format!("p-s{i}"), "p"));
+        // Created recently: still well inside the startup timeout.
+        pods.push(pod(&format!("p-s{i}"), "p").created_at(at(580)));
     }
     for i in 0..idle {
         let name = format!("p-i{i}");

@@ -4,4 +4,6 @@ mod attribution;
 mod capacity;
 mod cleanup;
 mod invariants;
+mod orphans;
 mod races;
+mod startup;

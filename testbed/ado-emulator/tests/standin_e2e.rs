@@ -93,6 +93,13 @@ impl Harness {
         assert_success("config.sh", &out);
     }
 
+    /// A fresh agent directory, configured as `agent`.
+    async fn configured(&self, agent: &str) -> tempfile::TempDir {
+        let dir = self.install().await;
+        self.configure_ok(dir.path(), agent).await;
+        dir
+    }
+
     async fn remove(&self, dir: &Path) -> Output {
         self.config_command(dir, &["remove", "--unattended", "--auth", "pat"])
             .output()
@@ -116,6 +123,11 @@ impl Harness {
             .kill_on_drop(true)
             .spawn()
             .unwrap()
+    }
+
+    /// `run.sh --once`, which must exit 0; its output.
+    async fn run_once_ok(&self, dir: &Path) -> String {
+        finish_ok(self.run(dir, &["--once"])).await
     }
 
     fn queue(&self, demands: &[&str], duration_seconds: u64, script: Option<&str>) -> i64 {
@@ -149,6 +161,11 @@ impl Harness {
         }
     }
 
+    async fn wait_running(&self, request: i64) {
+        self.wait_for("job running", |h| h.job(request).state == "running")
+            .await;
+    }
+
     async fn wait_online(&self, name: &str) {
         self.wait_for(&format!("{name} online"), |h| {
             h.agent(name).is_some_and(|a| a.status == "online")
@@ -178,6 +195,21 @@ async fn finish(child: Child) -> (ExitStatus, String) {
         String::from_utf8_lossy(&out.stderr)
     );
     (out.status, text)
+}
+
+/// [`finish`] for a run that must exit 0; returns its output.
+async fn finish_ok(child: Child) -> String {
+    let (status, output) = finish(child).await;
+    assert_eq!(status.code(), Some(0), "{output}");
+    output
+}
+
+/// Asserts that a refused `config.sh`/`run.sh` exited 1 and said `needle` on stderr.
+#[track_caller]
+fn assert_refused(out: &Output, needle: &str) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains(needle), "{stderr}");
 }
 
 fn sigterm(child: &Child) {
@@ -291,8 +323,7 @@ async fn register_run_once_and_remove() {
         &["--once"],
         &[("VSTS_AGENT_INPUT_TOKEN", &h.pat)],
     );
-    let (status, output) = finish(run).await;
-    assert_eq!(status.code(), Some(0), "{output}");
+    let output = finish_ok(run).await;
     let job = h.job(request);
     assert_eq!(job.state, "finished", "{output}");
     assert_eq!(job.result.as_deref(), Some("succeeded"), "{output}");
@@ -367,8 +398,7 @@ async fn demands_route_jobs_to_user_capabilities() {
         "an offline matching agent keeps the job waiting"
     );
 
-    let (status, output) = finish(h.run(dir.path(), &["--once"])).await;
-    assert_eq!(status.code(), Some(0), "{output}");
+    let output = h.run_once_ok(dir.path()).await;
     let job = h.job(matched);
     assert_eq!(job.result.as_deref(), Some("succeeded"), "{output}");
     assert_eq!(job.agent_name.as_deref(), Some("gpu-agent"));
@@ -378,8 +408,7 @@ async fn demands_route_jobs_to_user_capabilities() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn duplicate_name_needs_replace_which_keeps_the_id_and_swaps_the_key() {
     let h = Harness::start().await;
-    let first = h.install().await;
-    h.configure_ok(first.path(), "dup").await;
+    let first = h.configured("dup").await;
     let second = h.install().await;
 
     let out = h.configure(second.path(), "dup", &[]).await;
@@ -414,8 +443,7 @@ async fn duplicate_name_needs_replace_which_keeps_the_id_and_swaps_the_key() {
     assert_ne!(status.code(), Some(0), "{output}");
     // The new one does.
     let request = h.queue(&[], 0, None);
-    let (status, output) = finish(h.run(second.path(), &["--once"])).await;
-    assert_eq!(status.code(), Some(0), "{output}");
+    h.run_once_ok(second.path()).await;
     assert_eq!(h.job(request).result.as_deref(), Some("succeeded"));
     h.emulator.shutdown().await;
 }
@@ -423,8 +451,7 @@ async fn duplicate_name_needs_replace_which_keeps_the_id_and_swaps_the_key() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failing_script_and_failed_variable_report_failed() {
     let h = Harness::start().await;
-    let dir = h.install().await;
-    h.configure_ok(dir.path(), "fails").await;
+    let dir = h.configured("fails").await;
     let request = h.queue(&[], 0, Some("echo boom; exit 7"));
     let (status, output) = finish(h.run(dir.path(), &["--once"])).await;
     assert_eq!(
@@ -444,8 +471,7 @@ async fn failing_script_and_failed_variable_report_failed() {
             ..QueueJob::default()
         })
         .unwrap();
-    let (status, output) = finish(h.run(dir.path(), &["--once"])).await;
-    assert_eq!(status.code(), Some(0), "{output}");
+    h.run_once_ok(dir.path()).await;
     assert_eq!(h.job(request).result.as_deref(), Some("failed"));
     h.emulator.shutdown().await;
 }
@@ -453,12 +479,10 @@ async fn failing_script_and_failed_variable_report_failed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancellation_finishes_the_job_canceled() {
     let h = Harness::start().await;
-    let dir = h.install().await;
-    h.configure_ok(dir.path(), "cancel-me").await;
+    let dir = h.configured("cancel-me").await;
     let request = h.queue(&[], 60, Some("echo started"));
     let run = h.run(dir.path(), &["--once"]);
-    h.wait_for("job running", |h| h.job(request).state == "running")
-        .await;
+    h.wait_running(request).await;
     let out = h.remove(dir.path()).await;
     assert_eq!(
         out.status.code(),
@@ -469,8 +493,7 @@ async fn cancellation_finishes_the_job_canceled() {
     assert!(h.agent("cancel-me").is_some());
     let started = Instant::now();
     h.emulator.cancel_job(request).unwrap();
-    let (status, output) = finish(run).await;
-    assert_eq!(status.code(), Some(0), "{output}");
+    let output = finish_ok(run).await;
     assert!(started.elapsed() < Duration::from_secs(10));
     assert_eq!(
         h.job(request).result.as_deref(),
@@ -483,8 +506,7 @@ async fn cancellation_finishes_the_job_canceled() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_once_jobs_run_one_after_another_until_sigterm() {
     let h = Harness::start().await;
-    let dir = h.install().await;
-    h.configure_ok(dir.path(), "idle").await;
+    let dir = h.configured("idle").await;
     let run = h.run(dir.path(), &[]);
     h.wait_online("idle").await;
     let first = h.queue(&[], 0, Some("echo first"));
@@ -500,8 +522,7 @@ async fn without_once_jobs_run_one_after_another_until_sigterm() {
     h.wait_online("idle").await;
     // Idle again: SIGTERM stops the listener at once and takes the agent offline.
     sigterm(&run);
-    let (status, output) = finish(run).await;
-    assert_eq!(status.code(), Some(0), "{output}");
+    finish_ok(run).await;
     assert_eq!(h.agent("idle").unwrap().status, "offline");
     h.emulator.shutdown().await;
 }
@@ -509,17 +530,14 @@ async fn without_once_jobs_run_one_after_another_until_sigterm() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_during_a_job_kills_the_script_and_reports_canceled() {
     let h = Harness::start().await;
-    let dir = h.install().await;
-    h.configure_ok(dir.path(), "busy").await;
+    let dir = h.configured("busy").await;
     let marker = dir.path().join("still-running");
     let script = format!("sleep 30; touch '{}'", marker.display());
     let request = h.queue(&[], 0, Some(&script));
     let run = h.run(dir.path(), &["--once"]);
-    h.wait_for("job running", |h| h.job(request).state == "running")
-        .await;
+    h.wait_running(request).await;
     sigterm(&run);
-    let (status, output) = finish(run).await;
-    assert_eq!(status.code(), Some(0), "{output}");
+    let output = finish_ok(run).await;
     assert_eq!(
         h.job(request).result.as_deref(),
         Some("canceled"),
@@ -533,8 +551,7 @@ async fn sigterm_during_a_job_kills_the_script_and_reports_canceled() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn agent_refresh_exits_4_with_once_and_3_without() {
     let h = Harness::start().await;
-    let dir = h.install().await;
-    h.configure_ok(dir.path(), "refresh").await;
+    let dir = h.configured("refresh").await;
     let id = h.agent("refresh").unwrap().id;
     let http = reqwest::Client::new();
     // Run-once through the environment, as `VSTS_AGENT_INPUT_ONCE=true` works for the real agent.
@@ -560,8 +577,7 @@ async fn agent_refresh_exits_4_with_once_and_3_without() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn second_listener_for_the_same_agent_gives_up_on_the_session_conflict() {
     let h = Harness::start().await;
-    let dir = h.install().await;
-    h.configure_ok(dir.path(), "twice").await;
+    let dir = h.configured("twice").await;
     let first = h.run(dir.path(), &[]);
     h.wait_online("twice").await;
     let (status, output) = finish(h.run(dir.path(), &[])).await;
@@ -583,8 +599,7 @@ async fn second_listener_for_the_same_agent_gives_up_on_the_session_conflict() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn agent_deleted_while_listening_exits_2() {
     let h = Harness::start().await;
-    let dir = h.install().await;
-    h.configure_ok(dir.path(), "doomed").await;
+    let dir = h.configured("doomed").await;
     let run = h.run(dir.path(), &[]);
     h.wait_online("doomed").await;
     // Another party (e.g. the operator's sweep) deletes the registration.
@@ -664,8 +679,7 @@ async fn configure_refuses_what_the_real_agent_refuses() {
         .output()
         .await
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("--bogus"));
+    assert_refused(&out, "--bogus");
 
     let out = h
         .config_command(dir.path(), &base)
@@ -673,12 +687,7 @@ async fn configure_refuses_what_the_real_agent_refuses() {
         .output()
         .await
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains("secure connection"),
-        "{}",
-        stderr(&out)
-    );
+    assert_refused(&out, "secure connection");
 
     let out = h
         .config_command(dir.path(), &base)
@@ -694,14 +703,12 @@ async fn configure_refuses_what_the_real_agent_refuses() {
         .output()
         .await
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("nope"));
+    assert_refused(&out, "nope");
 
     let mut bad_pat = h.config_command(dir.path(), &base);
     bad_pat.env("VSTS_AGENT_INPUT_TOKEN", "wrong-pat-value");
     let out = bad_pat.output().await.unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("401"), "{}", stderr(&out));
+    assert_refused(&out, "401");
     assert!(!stderr(&out).contains("wrong-pat-value") && !stdout(&out).contains("wrong-pat-value"));
     assert!(
         h.agent("strict").is_none(),

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use uuid::Uuid;
 
-use super::{AppState, Query, client_org_url, json_body, path_id, require_pool};
+use super::{AppState, Query, client_org_url, json_body, path_id, pool_and_id, require_pool};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::oauth::parse_public_key;
@@ -57,6 +57,21 @@ fn body_key(body: &TaskAgentBody) -> ApiResult<Option<RsaPublicKey>> {
         .transpose()
 }
 
+/// The start of a write to one agent (PUT, PATCH), in the service's order: path ids, an admin
+/// caller, a strict body whose id (if any) is the path's.
+fn agent_write(
+    caller: &Caller,
+    pool: &str,
+    agent: &str,
+    body: &Bytes,
+) -> ApiResult<(i32, i32, TaskAgentBody)> {
+    let (pool_id, agent_id) = pool_and_id(pool, agent, "agent id")?;
+    caller.require_admin()?;
+    let body: TaskAgentBody = json_body(body)?;
+    check_body_id(&body, agent_id)?;
+    Ok((pool_id, agent_id, body))
+}
+
 fn check_body_id(body: &TaskAgentBody, agent_id: i32) -> ApiResult<()> {
     match body.id {
         Some(id) if id != 0 && id != agent_id => Err(ApiError::bad_request(format!(
@@ -66,11 +81,25 @@ fn check_body_id(body: &TaskAgentBody, agent_id: i32) -> ApiResult<()> {
     }
 }
 
-fn ids(pool: &str, agent: Option<&str>) -> ApiResult<(i32, Option<i32>)> {
-    Ok((
-        path_id(pool, "pool id")?,
-        agent.map(|a| path_id(a, "agent id")).transpose()?,
-    ))
+/// 404 `TaskAgentNotFoundException` unless the pool exists and holds agent `agent_id`.
+fn agent_in_pool(state: &World, pool_id: i32, agent_id: i32) -> ApiResult<&Agent> {
+    require_pool(state, pool_id)?;
+    state
+        .agents
+        .get(&agent_id)
+        .filter(|a| a.pool_id == pool_id)
+        .ok_or_else(|| ApiError::agent_not_found(agent_id))
+}
+
+/// 409 `TaskAgentExistsException` when the body renames the agent to a name another agent
+/// of the pool has.
+fn check_rename(state: &World, pool_id: i32, agent_id: i32, body: &TaskAgentBody) -> ApiResult<()> {
+    match body.name.as_deref() {
+        Some(name) if name_taken(state, pool_id, name, Some(agent_id)) => {
+            Err(ApiError::agent_exists(&pool_name(state, pool_id), name))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// `GET agents?agentName=&includeCapabilities=&includeAssignedRequest=&includeLastCompletedRequest=&demands=`.
@@ -81,7 +110,7 @@ pub async fn list(
     Path((_org, pool)): Path<(String, String)>,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Response> {
-    let (pool_id, _) = ids(&pool, None)?;
+    let pool_id: i32 = path_id(&pool, "pool id")?;
     caller.require_admin()?;
     let query = Query::parse(raw.as_deref());
     let view = view(&query)?;
@@ -112,19 +141,12 @@ pub async fn get(
     Path((_org, pool, agent)): Path<(String, String, String)>,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Response> {
-    let (pool_id, agent_id) = ids(&pool, Some(&agent))?;
-    let agent_id = agent_id.unwrap_or_default();
+    let (pool_id, agent_id) = pool_and_id(&pool, &agent, "agent id")?;
     caller.require_agent(pool_id, agent_id)?;
     let view = view(&Query::parse(raw.as_deref()))?;
     let org_url = client_org_url(&shared, &headers);
-    let agent = shared.read(|s| {
-        require_pool(s, pool_id)?;
-        s.agents
-            .get(&agent_id)
-            .filter(|a| a.pool_id == pool_id)
-            .map(|a| a.to_wire(s, &org_url, view))
-            .ok_or_else(|| ApiError::agent_not_found(agent_id))
-    })?;
+    let agent = shared
+        .read(|s| agent_in_pool(s, pool_id, agent_id).map(|a| a.to_wire(s, &org_url, view)))?;
     Ok(Json(agent).into_response())
 }
 
@@ -136,7 +158,7 @@ pub async fn add(
     Path((_org, pool)): Path<(String, String)>,
     body: Bytes,
 ) -> ApiResult<Response> {
-    let (pool_id, _) = ids(&pool, None)?;
+    let pool_id: i32 = path_id(&pool, "pool id")?;
     caller.require_admin()?;
     let body: TaskAgentBody = json_body(&body)?;
     let name = body
@@ -194,24 +216,13 @@ pub async fn replace(
     Path((_org, pool, agent)): Path<(String, String, String)>,
     body: Bytes,
 ) -> ApiResult<Response> {
-    let (pool_id, agent_id) = ids(&pool, Some(&agent))?;
-    let agent_id = agent_id.unwrap_or_default();
-    caller.require_admin()?;
-    let body: TaskAgentBody = json_body(&body)?;
-    check_body_id(&body, agent_id)?;
+    let (pool_id, agent_id, body) = agent_write(&caller, &pool, &agent, &body)?;
     let key = body_key(&body)?;
     let org_url = client_org_url(&shared, &headers);
     let authorization_url = format!("{org_url}/_apis/oauth2/token");
     let agent = shared.mutate(|s| {
-        require_pool(s, pool_id)?;
-        if s.agents.get(&agent_id).is_none_or(|a| a.pool_id != pool_id) {
-            return Err(ApiError::agent_not_found(agent_id));
-        }
-        if let Some(name) = body.name.as_deref()
-            && name_taken(s, pool_id, name, Some(agent_id))
-        {
-            return Err(ApiError::agent_exists(&pool_name(s, pool_id), name));
-        }
+        agent_in_pool(s, pool_id, agent_id)?;
+        check_rename(s, pool_id, agent_id, &body)?;
         let new_key = key.is_some();
         if new_key {
             // The old key's holder must not keep working: drop its tokens and its session.
@@ -274,11 +285,7 @@ pub async fn update(
     Path((_org, pool, agent)): Path<(String, String, String)>,
     body: Bytes,
 ) -> ApiResult<Response> {
-    let (pool_id, agent_id) = ids(&pool, Some(&agent))?;
-    let agent_id = agent_id.unwrap_or_default();
-    caller.require_admin()?;
-    let body: TaskAgentBody = json_body(&body)?;
-    check_body_id(&body, agent_id)?;
+    let (pool_id, agent_id, body) = agent_write(&caller, &pool, &agent, &body)?;
     if body
         .authorization
         .as_ref()
@@ -290,15 +297,8 @@ pub async fn update(
     }
     let org_url = client_org_url(&shared, &headers);
     let agent = shared.mutate(|s| {
-        require_pool(s, pool_id)?;
-        if s.agents.get(&agent_id).is_none_or(|a| a.pool_id != pool_id) {
-            return Err(ApiError::agent_not_found(agent_id));
-        }
-        if let Some(name) = body.name.as_deref()
-            && name_taken(s, pool_id, name, Some(agent_id))
-        {
-            return Err(ApiError::agent_exists(&pool_name(s, pool_id), name));
-        }
+        agent_in_pool(s, pool_id, agent_id)?;
+        check_rename(s, pool_id, agent_id, &body)?;
         let Some(agent) = s.agents.get_mut(&agent_id) else {
             return Err(ApiError::agent_not_found(agent_id));
         };
@@ -322,14 +322,10 @@ pub async fn delete(
     State(shared): State<AppState>,
     Path((_org, pool, agent)): Path<(String, String, String)>,
 ) -> ApiResult<Response> {
-    let (pool_id, agent_id) = ids(&pool, Some(&agent))?;
-    let agent_id = agent_id.unwrap_or_default();
+    let (pool_id, agent_id) = pool_and_id(&pool, &agent, "agent id")?;
     caller.require_admin()?;
     shared.mutate(|s| {
-        require_pool(s, pool_id)?;
-        let Some(agent) = s.agents.get(&agent_id).filter(|a| a.pool_id == pool_id) else {
-            return Err(ApiError::agent_not_found(agent_id));
-        };
+        let agent = agent_in_pool(s, pool_id, agent_id)?;
         if let Some(job) = s.active_job_of(agent_id) {
             tracing::info!(
                 agent_id,

@@ -7,7 +7,7 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use uuid::Uuid;
 
-use super::{AppState, Query, client_org_url, json_body, path_id, require_pool};
+use super::{AppState, Query, client_org_url, json_body, path_id, pool_and_id, require_pool};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::state::{Job, JobResult};
@@ -85,8 +85,7 @@ pub async fn get(
     headers: HeaderMap,
     Path((_org, pool, request)): Path<(String, String, String)>,
 ) -> ApiResult<Response> {
-    let pool_id: i32 = path_id(&pool, "pool id")?;
-    let request_id: i64 = path_id(&request, "request id")?;
+    let (pool_id, request_id): (i32, i64) = pool_and_id(&pool, &request, "request id")?;
     caller.require_pool(pool_id)?;
     let org_url = client_org_url(&shared, &headers);
     let job = shared.read(|s| {
@@ -109,8 +108,7 @@ pub async fn patch(
     RawQuery(raw): RawQuery,
     body: Bytes,
 ) -> ApiResult<Response> {
-    let pool_id: i32 = path_id(&pool, "pool id")?;
-    let request_id: i64 = path_id(&request, "request id")?;
+    let (pool_id, request_id): (i32, i64) = pool_and_id(&pool, &request, "request id")?;
     let query = Query::parse(raw.as_deref());
     // Any GUID is accepted: the official agent always sends the empty GUID.
     let lock_token = query

@@ -86,6 +86,11 @@ pub fn path_id<T: std::str::FromStr>(raw: &str, what: &str) -> ApiResult<T> {
         .map_err(|_| ApiError::bad_request(format!("The value '{raw}' is not a valid {what}.")))
 }
 
+/// Parses the pool id and one more id of a `pools/{poolId}/{resource}/{id}` path, pool first.
+pub fn pool_and_id<T: std::str::FromStr>(pool: &str, id: &str, what: &str) -> ApiResult<(i32, T)> {
+    Ok((path_id(pool, "pool id")?, path_id(id, what)?))
+}
+
 /// The org URL as this client addresses the emulator.
 pub fn client_org_url(shared: &Shared, headers: &HeaderMap) -> String {
     org_url(

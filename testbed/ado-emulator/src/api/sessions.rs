@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use uuid::Uuid;
 
-use super::{AppState, client_org_url, json_body, path_id, require_pool};
+use super::{AppState, client_org_url, json_body, path_id, pool_and_id, require_pool};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::state::Session;
@@ -83,8 +83,7 @@ pub async fn delete(
     State(shared): State<AppState>,
     Path((_org, pool, session)): Path<(String, String, String)>,
 ) -> ApiResult<Response> {
-    let pool_id: i32 = path_id(&pool, "pool id")?;
-    let session_id: Uuid = path_id(&session, "session id")?;
+    let (pool_id, session_id): (i32, Uuid) = pool_and_id(&pool, &session, "session id")?;
     caller.require_pool(pool_id)?;
     shared.mutate(|s| {
         require_pool(s, pool_id)?;

@@ -14,8 +14,9 @@ use super::error::{ApiError, StandinError};
 use super::http::{AdoClient, Credential, api_version, build_http_client};
 use super::key::AgentKey;
 use super::oauth::TokenSource;
+use super::registration::{agents_named, agents_path, connection_data, require_pat_auth};
 use super::settings::{AgentRoot, AgentSettings, CertificateSettings, CredentialData, OAuthData};
-use super::wire::{AgentAuthorization, Collection, ConnectionData, TaskAgent, TaskAgentPool};
+use super::wire::{AgentAuthorization, Collection, TaskAgent, TaskAgentPool};
 
 /// The vss client refuses Basic auth over http unless this is `true`.
 pub const ALLOW_UNSAFE_BASIC_AUTH_ENV: &str = "VSS_ALLOW_UNSAFE_BASICAUTH";
@@ -57,12 +58,7 @@ impl ConfigureInputs {
             }
         };
         let url = required("url")?;
-        let auth = args.value("auth").unwrap_or("pat");
-        if !auth.eq_ignore_ascii_case("pat") {
-            return Err(StandinError::Usage(format!(
-                "--auth {auth} is not supported by the stand-in; use --auth pat"
-            )));
-        }
+        require_pat_auth(args)?;
         let token = required("token")?;
         Ok(Self {
             url,
@@ -124,17 +120,7 @@ pub async fn configure(root: &AgentRoot, args: &AgentArgs) -> Result<(), Standin
 
     console::info(">> Connect:");
     console::info(&format!("Connecting to server {} ...", inputs.url));
-    let connection: ConnectionData = client
-        .get_json(
-            "_apis/connectionData",
-            &[
-                ("connectOptions", "1"),
-                ("lastChangeId", "-1"),
-                ("lastChangeId64", "-1"),
-            ],
-            api_version::LOCATION,
-        )
-        .await?;
+    let connection = connection_data(&client, "1", "-1").await?;
 
     console::info(">> Register Agent:");
     let pool = find_pool(&client, &inputs.pool).await?;
@@ -159,17 +145,8 @@ pub async fn configure(root: &AgentRoot, args: &AgentArgs) -> Result<(), Standin
         ..TaskAgent::default()
     };
     console::info("Connecting to the server.");
-    let agents_path = format!("_apis/distributedtask/pools/{}/agents", pool.id);
-    let existing: Collection<TaskAgent> = client
-        .get_json(
-            &agents_path,
-            &[
-                ("agentName", inputs.agent.as_str()),
-                ("includeCapabilities", "False"),
-            ],
-            api_version::AGENTS,
-        )
-        .await?;
+    let agents_path = agents_path(pool.id);
+    let existing = agents_named(&client, &agents_path, &inputs.agent).await?;
     let already_exists = || {
         StandinError::Refused(format!(
             "Pool {} already contains an agent with name {}.",
@@ -257,17 +234,7 @@ pub async fn configure(root: &AgentRoot, args: &AgentArgs) -> Result<(), Standin
     // prove the server accepts the new key.
     tokens.token().await?;
     let agent_client = AdoClient::new(http, &inputs.url, Credential::OAuth(Arc::new(tokens)));
-    agent_client
-        .get_json::<ConnectionData>(
-            "_apis/connectionData",
-            &[
-                ("connectOptions", "0"),
-                ("lastChangeId", "0"),
-                ("lastChangeId64", "0"),
-            ],
-            api_version::LOCATION,
-        )
-        .await?;
+    connection_data(&agent_client, "0", "0").await?;
 
     root.write_settings(&AgentSettings {
         agent_id,

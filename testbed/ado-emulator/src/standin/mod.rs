@@ -51,6 +51,7 @@ pub mod key;
 pub mod listener;
 pub mod message_crypto;
 pub mod oauth;
+mod registration;
 pub mod remove;
 pub mod script;
 pub mod settings;

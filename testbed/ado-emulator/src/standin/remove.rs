@@ -7,17 +7,12 @@ use super::configure::{check_basic_auth_transport, unsafe_basic_auth_allowed};
 use super::console;
 use super::error::StandinError;
 use super::http::{AdoClient, Credential, api_version, build_http_client};
+use super::registration::{agents_named, agents_path, connection_data, require_pat_auth};
 use super::settings::AgentRoot;
-use super::wire::{Collection, ConnectionData, TaskAgent};
 
 /// Runs remove in `root`.
 pub async fn remove(root: &AgentRoot, args: &AgentArgs) -> Result<(), StandinError> {
-    let auth = args.value("auth").unwrap_or("pat");
-    if !auth.eq_ignore_ascii_case("pat") {
-        return Err(StandinError::Usage(format!(
-            "--auth {auth} is not supported by the stand-in; use --auth pat"
-        )));
-    }
+    require_pat_auth(args)?;
     if !root.is_configured() {
         // As the real agent: nothing on the server to find, but local leftovers still go.
         console::info(
@@ -39,28 +34,9 @@ pub async fn remove(root: &AgentRoot, args: &AgentArgs) -> Result<(), StandinErr
     let client = AdoClient::new(http, &settings.server_url, Credential::pat(token));
 
     console::info(">> Remove Agent:");
-    client
-        .get_json::<ConnectionData>(
-            "_apis/connectionData",
-            &[
-                ("connectOptions", "1"),
-                ("lastChangeId", "-1"),
-                ("lastChangeId64", "-1"),
-            ],
-            api_version::LOCATION,
-        )
-        .await?;
-    let agents_path = format!("_apis/distributedtask/pools/{}/agents", settings.pool_id);
-    let found: Collection<TaskAgent> = client
-        .get_json(
-            &agents_path,
-            &[
-                ("agentName", settings.agent_name.as_str()),
-                ("includeCapabilities", "False"),
-            ],
-            api_version::AGENTS,
-        )
-        .await?;
+    connection_data(&client, "1", "-1").await?;
+    let agents_path = agents_path(settings.pool_id);
+    let found = agents_named(&client, &agents_path, &settings.agent_name).await?;
     if found.value.is_empty() {
         console::info("Agent not found on the server; nothing to remove there.");
     } else {

@@ -5,7 +5,7 @@ use chrono::Utc;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::common::{DEFAULT_POOL, Emu, LINUX_POOL, PAT, config, type_key};
+use crate::common::{DEFAULT_POOL, Emu, Exchange as _, LINUX_POOL, PAT, config};
 
 #[tokio::test]
 async fn missing_or_wrong_credentials_get_a_401_challenge() {
@@ -34,12 +34,7 @@ async fn missing_or_wrong_credentials_get_a_401_challenge() {
     }
     // connectionData answers anonymously (the agent's first call), but not with a wrong PAT.
     assert_eq!(
-        emu.http
-            .get(emu.api("connectionData"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        emu.http.get(emu.api("connectionData")).fetch_status().await,
         StatusCode::OK
     );
     let wrong = emu
@@ -142,10 +137,9 @@ async fn agent_tokens_are_scoped_to_their_agent_and_pool() {
         .json(&json!({"agent": {"id": other_pool.id}})),
     ];
     for request in forbidden {
-        let (status, key) = type_key(request.send().await.unwrap()).await;
         assert_eq!(
-            (status, key.as_str()),
-            (StatusCode::FORBIDDEN, "AccessDeniedException")
+            request.fetch_type_key().await,
+            (StatusCode::FORBIDDEN, "AccessDeniedException".to_owned())
         );
     }
 
@@ -271,10 +265,8 @@ async fn replacing_the_key_revokes_the_old_agent_tokens() {
     let path = format!("distributedtask/pools/{DEFAULT_POOL}/agents/{}", agent.id);
     assert_eq!(
         emu.as_agent(&agent, Method::GET, &path)
-            .send()
-            .await
-            .unwrap()
-            .status(),
+            .fetch_status()
+            .await,
         StatusCode::OK
     );
     let new_key = AgentKey::generate().unwrap();
@@ -293,10 +285,8 @@ async fn replacing_the_key_revokes_the_old_agent_tokens() {
     );
     assert_eq!(
         emu.as_agent(&agent, Method::GET, &path)
-            .send()
-            .await
-            .unwrap()
-            .status(),
+            .fetch_status()
+            .await,
         StatusCode::UNAUTHORIZED
     );
     let old = agent

@@ -64,6 +64,16 @@ impl Emu {
         format!("{}/_emulator/{path}", self.emu.base_url())
     }
 
+    /// `POST /_emulator/{path}` with a JSON body (the control API needs no credentials).
+    pub async fn post_control(&self, path: &str, body: &Value) -> Response {
+        self.http
+            .post(self.control(path))
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// A request as the PAT holder, with the api-version in `Accept` as the .NET client sends it.
     pub fn admin(&self, method: Method, path: &str) -> RequestBuilder {
         self.http
@@ -79,20 +89,14 @@ impl Emu {
             .header("Accept", API_VERSION_ACCEPT)
     }
 
-    /// Registers an agent with a fresh RSA key and fetches an access token for it.
-    pub async fn register(&self, pool_id: i32, name: &str, capabilities: Value) -> TestAgent {
-        let key = AgentKey::generate().unwrap();
-        let body = json!({
-            "name": name, "version": "4.261.0", "osDescription": "Linux", "maxParallelism": 1,
-            "provisioningState": "Provisioned", "systemCapabilities": capabilities,
-            "authorization": { "publicKey": key.public_key_json() },
-        });
+    /// `POST pools/{pool_id}/agents` as admin, which must succeed; the agent the server returns.
+    async fn add_agent(&self, pool_id: i32, body: &Value) -> Value {
         let response = self
             .admin(
                 Method::POST,
                 &format!("distributedtask/pools/{pool_id}/agents"),
             )
-            .json(&body)
+            .json(body)
             .send()
             .await
             .unwrap();
@@ -102,7 +106,18 @@ impl Emu {
             "{:?}",
             response.text().await
         );
-        let agent: Value = response.json().await.unwrap();
+        response.json().await.unwrap()
+    }
+
+    /// Registers an agent with a fresh RSA key and fetches an access token for it.
+    pub async fn register(&self, pool_id: i32, name: &str, capabilities: Value) -> TestAgent {
+        let key = AgentKey::generate().unwrap();
+        let body = json!({
+            "name": name, "version": "4.261.0", "osDescription": "Linux", "maxParallelism": 1,
+            "provisioningState": "Provisioned", "systemCapabilities": capabilities,
+            "authorization": { "publicKey": key.public_key_json() },
+        });
+        let agent = self.add_agent(pool_id, &body).await;
         let mut agent = TestAgent {
             id: agent["id"].as_i64().unwrap() as i32,
             pool_id,
@@ -159,17 +174,7 @@ impl Emu {
     /// Registers a keyless placeholder agent (always offline).
     pub async fn register_placeholder(&self, pool_id: i32, name: &str, capabilities: Value) -> i32 {
         let body = json!({ "name": name, "version": "99.999.9", "enabled": true, "status": "offline", "systemCapabilities": capabilities });
-        let response = self
-            .admin(
-                Method::POST,
-                &format!("distributedtask/pools/{pool_id}/agents"),
-            )
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), StatusCode::OK);
-        let agent: Value = response.json().await.unwrap();
+        let agent = self.add_agent(pool_id, &body).await;
         assert!(
             agent.get("authorization").is_none(),
             "keyless agents get no OAuth client: {agent}"
@@ -245,21 +250,13 @@ impl Emu {
                 agent.pool_id
             ),
         )
-        .send()
+        .fetch_status()
         .await
-        .unwrap()
-        .status()
     }
 
     /// `POST /_emulator/jobs`.
     pub async fn queue(&self, body: Value) -> i64 {
-        let response = self
-            .http
-            .post(self.control("jobs"))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
+        let response = self.post_control("jobs", &body).await;
         assert_eq!(response.status(), StatusCode::CREATED);
         response.json::<Value>().await.unwrap()["requestId"]
             .as_i64()
@@ -270,12 +267,8 @@ impl Emu {
     pub async fn job(&self, id: i64) -> Value {
         self.http
             .get(self.control(&format!("jobs/{id}")))
-            .send()
+            .fetch_json()
             .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
     }
 
     /// `PATCH jobrequests/{id}` as the agent; `(status, body)`.
@@ -311,6 +304,31 @@ pub async fn type_key(response: Response) -> (StatusCode, String) {
         status,
         body["typeKey"].as_str().unwrap_or_default().to_owned(),
     )
+}
+
+/// Sending for tests, one call per thing a test looks at; a request that cannot be sent at all
+/// (connection refused, timeout) fails the test.
+pub trait Exchange {
+    /// Sends; the status code.
+    async fn fetch_status(self) -> StatusCode;
+    /// Sends; the body parsed as JSON.
+    async fn fetch_json(self) -> Value;
+    /// Sends; the status and the `typeKey` of the WrappedException answer.
+    async fn fetch_type_key(self) -> (StatusCode, String);
+}
+
+impl Exchange for RequestBuilder {
+    async fn fetch_status(self) -> StatusCode {
+        self.send().await.unwrap().status()
+    }
+
+    async fn fetch_json(self) -> Value {
+        self.send().await.unwrap().json().await.unwrap()
+    }
+
+    async fn fetch_type_key(self) -> (StatusCode, String) {
+        type_key(self.send().await.unwrap()).await
+    }
 }
 
 /// Message body parsed from its JSON string.

@@ -5,28 +5,15 @@ use std::time::{Duration, Instant};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::common::{DEFAULT_POOL, Emu};
+use crate::common::{DEFAULT_POOL, Emu, Exchange as _};
 
 async fn add_fault(emu: &Emu, fault: Value) {
-    let response = emu
-        .http
-        .post(emu.control("faults"))
-        .json(&fault)
-        .send()
-        .await
-        .unwrap();
+    let response = emu.post_control("faults", &fault).await;
     assert_eq!(response.status(), StatusCode::CREATED, "{fault}");
 }
 
 async fn stats(emu: &Emu) -> Value {
-    emu.http
-        .get(emu.control("stats"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    emu.http.get(emu.control("stats")).fetch_json().await
 }
 
 #[tokio::test]
@@ -41,10 +28,8 @@ async fn rate_limit_answers_429_with_headers_then_recovers() {
     // The route filter spares other routes.
     assert_eq!(
         emu.admin(Method::GET, "distributedtask/pools")
-            .send()
-            .await
-            .unwrap()
-            .status(),
+            .fetch_status()
+            .await,
         StatusCode::OK
     );
     for _ in 0..2 {
@@ -65,7 +50,7 @@ async fn rate_limit_answers_429_with_headers_then_recovers() {
         assert!(body["message"].as_str().unwrap().starts_with("TF400733"));
     }
     assert_eq!(
-        emu.admin(Method::GET, &path).send().await.unwrap().status(),
+        emu.admin(Method::GET, &path).fetch_status().await,
         StatusCode::OK
     );
     let stats = stats(&emu).await;
@@ -147,10 +132,8 @@ async fn latency_window_delays_requests_until_it_ends() {
     let started = Instant::now();
     assert_eq!(
         emu.admin(Method::GET, "distributedtask/pools")
-            .send()
-            .await
-            .unwrap()
-            .status(),
+            .fetch_status()
+            .await,
         StatusCode::OK
     );
     assert!(started.elapsed() >= Duration::from_millis(600));
@@ -176,27 +159,18 @@ async fn faults_can_be_cleared_and_invalid_ones_are_refused() {
     add_fault(&emu, json!({"kind": "serverError", "status": 500})).await;
     assert_eq!(
         emu.admin(Method::GET, "distributedtask/pools")
-            .send()
-            .await
-            .unwrap()
-            .status(),
+            .fetch_status()
+            .await,
         StatusCode::INTERNAL_SERVER_ERROR
     );
     assert_eq!(
-        emu.http
-            .delete(emu.control("faults"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        emu.http.delete(emu.control("faults")).fetch_status().await,
         StatusCode::NO_CONTENT
     );
     assert_eq!(
         emu.admin(Method::GET, "distributedtask/pools")
-            .send()
-            .await
-            .unwrap()
-            .status(),
+            .fetch_status()
+            .await,
         StatusCode::OK
     );
     for fault in [
@@ -205,13 +179,7 @@ async fn faults_can_be_cleared_and_invalid_ones_are_refused() {
         json!({"kind": "badPat", "count": 1, "durationSeconds": 2}),
         json!({"kind": "badPat", "colour": "red"}),
     ] {
-        let response = emu
-            .http
-            .post(emu.control("faults"))
-            .json(&fault)
-            .send()
-            .await
-            .unwrap();
+        let response = emu.post_control("faults", &fault).await;
         assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{fault}");
     }
 }
@@ -273,10 +241,8 @@ async fn stats_count_by_route_template_and_reset() {
     assert_eq!(
         emu.http
             .post(emu.control("stats/reset"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
+            .fetch_status()
+            .await,
         StatusCode::NO_CONTENT
     );
     assert_eq!(stats(&emu).await, json!({"total": 0, "routes": {}}));

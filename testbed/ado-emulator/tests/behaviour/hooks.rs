@@ -36,13 +36,7 @@ async fn job_state_changes_are_posted_to_registered_hooks() {
     let emu = Emu::default().await;
     let (url, received) = receiver().await;
     let hook = json!({"url": url, "basicAuth": {"username": "hook", "password": "s3cret"}, "headers": {"X-Test": "yes"}});
-    let response = emu
-        .http
-        .post(emu.control("hooks"))
-        .json(&hook)
-        .send()
-        .await
-        .unwrap();
+    let response = emu.post_control("hooks", &hook).await;
     assert_eq!(response.status(), StatusCode::CREATED);
 
     let agent = emu.register(DEFAULT_POOL, "worker", json!({})).await;
@@ -91,13 +85,7 @@ async fn hook_registration_is_validated() {
         json!({"url": "ftp://x/y"}),
         json!({"url": "http://x/", "extra": 1}),
     ] {
-        let response = emu
-            .http
-            .post(emu.control("hooks"))
-            .json(&hook)
-            .send()
-            .await
-            .unwrap();
+        let response = emu.post_control("hooks", &hook).await;
         assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{hook}");
     }
 }

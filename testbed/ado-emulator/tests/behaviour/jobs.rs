@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::common::{DEFAULT_POOL, Emu, config, message_body, type_key};
+use crate::common::{DEFAULT_POOL, Emu, Exchange as _, config, message_body};
 
 fn time(v: &Value) -> DateTime<Utc> {
     v.as_str().unwrap().parse().unwrap()
@@ -74,12 +74,8 @@ async fn job_runs_from_queued_to_finished_through_lock_renewals() {
             Method::GET,
             &format!("distributedtask/pools/{DEFAULT_POOL}/jobrequests?completedRequestCount=0"),
         )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .fetch_json()
+        .await;
     assert_eq!(listed["value"][0]["reservedAgent"]["id"], agent.id);
 
     let (status, finished) = emu
@@ -108,24 +104,16 @@ async fn job_runs_from_queued_to_finished_through_lock_renewals() {
             Method::GET,
             &format!("distributedtask/pools/{DEFAULT_POOL}/jobrequests?completedRequestCount=0"),
         )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .fetch_json()
+        .await;
     assert_eq!(unfinished["count"], 0);
     let paged: Value = emu
         .admin(
             Method::GET,
             &format!("distributedtask/pools/{DEFAULT_POOL}/jobrequests?$top=10"),
         )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .fetch_json()
+        .await;
     assert_eq!(paged["value"][0]["result"], "failed");
     assert!(
         paged["value"][0].get("matchedAgents").is_none(),
@@ -134,7 +122,7 @@ async fn job_runs_from_queued_to_finished_through_lock_renewals() {
 
     let with_last: Value = emu
         .admin(Method::GET, &format!("distributedtask/pools/{DEFAULT_POOL}/agents/{}?includeLastCompletedRequest=true&includeAssignedRequest=true", agent.id))
-        .send().await.unwrap().json().await.unwrap();
+        .fetch_json().await;
     assert_eq!(with_last["lastCompletedRequest"]["requestId"], id);
     assert!(with_last.get("assignedRequest").is_none());
 }
@@ -264,12 +252,8 @@ async fn job_stays_queued_while_only_an_offline_agent_matches() {
             Method::GET,
             &format!("distributedtask/pools/{DEFAULT_POOL}/jobrequests"),
         )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .fetch_json()
+        .await;
     let matched = &listed["value"][0]["matchedAgents"];
     assert_eq!(
         (matched[0]["id"].as_i64(), matched[0]["status"].as_str()),
@@ -377,25 +361,25 @@ async fn agent_holding_a_job_cannot_be_deleted() {
     let id = emu.queue(json!({"pool": "Default"})).await;
     emu.wait_state(id, "assigned").await;
     let path = format!("distributedtask/pools/{DEFAULT_POOL}/agents/{}", agent.id);
-    let (status, key) = type_key(emu.admin(Method::DELETE, &path).send().await.unwrap()).await;
     assert_eq!(
-        (status, key.as_str()),
-        (StatusCode::BAD_REQUEST, "TaskAgentJobStillRunningException")
+        emu.admin(Method::DELETE, &path).fetch_type_key().await,
+        (
+            StatusCode::BAD_REQUEST,
+            "TaskAgentJobStillRunningException".to_owned()
+        )
     );
     emu.patch_job(&agent, id, json!({"result": "succeeded"}))
         .await;
     assert_eq!(
-        emu.admin(Method::DELETE, &path)
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        emu.admin(Method::DELETE, &path).fetch_status().await,
         StatusCode::NO_CONTENT
     );
-    let (status, key) = type_key(emu.admin(Method::DELETE, &path).send().await.unwrap()).await;
     assert_eq!(
-        (status, key.as_str()),
-        (StatusCode::NOT_FOUND, "TaskAgentNotFoundException")
+        emu.admin(Method::DELETE, &path).fetch_type_key().await,
+        (
+            StatusCode::NOT_FOUND,
+            "TaskAgentNotFoundException".to_owned()
+        )
     );
 }
 
@@ -407,13 +391,7 @@ async fn control_api_rejects_bad_job_requests() {
         json!({"pool": "Default", "bogus": 1}),
         json!({"pool": "Default", "result": "abandoned"}),
     ] {
-        let response = emu
-            .http
-            .post(emu.control("jobs"))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
+        let response = emu.post_control("jobs", &body).await;
         assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{body}");
     }
     let missing = emu

@@ -3,7 +3,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::common::{DEFAULT_POOL, Emu, LINUX_POOL, type_key};
+use crate::common::{DEFAULT_POOL, Emu, Exchange as _, LINUX_POOL, type_key};
 
 #[tokio::test]
 async fn api_version_is_accepted_in_query_header_or_not_at_all() {
@@ -16,7 +16,7 @@ async fn api_version_is_accepted_in_query_header_or_not_at_all() {
         emu.admin(Method::GET, "DistributedTask/Pools"),
     ];
     for request in requests {
-        let body: Value = request.send().await.unwrap().json().await.unwrap();
+        let body: Value = request.fetch_json().await;
         assert_eq!(body["count"], 2, "{body}");
     }
 }
@@ -32,75 +32,57 @@ async fn pools_filter_by_name_type_and_ids() {
             .map(|p| p["name"].as_str().unwrap().to_owned())
             .collect::<Vec<_>>()
     };
-    let get = |path: &str| emu.admin(Method::GET, path).send();
+    let get = |path: &str| emu.admin(Method::GET, path);
     assert_eq!(
         names(
             get("distributedtask/pools?poolName=linux&poolType=Automation")
+                .fetch_json()
                 .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap()
         ),
         ["Linux"]
     );
     assert_eq!(
-        names(
-            get("distributedtask/pools?poolName=Lin")
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap()
-        ),
+        names(get("distributedtask/pools?poolName=Lin").fetch_json().await),
         Vec::<String>::new()
     );
     assert_eq!(
         names(
             get("distributedtask/pools?poolType=deployment")
+                .fetch_json()
                 .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap()
         ),
         Vec::<String>::new()
     );
     assert_eq!(
         names(
             get("distributedtask/pools?poolIds=11,99")
+                .fetch_json()
                 .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap()
         ),
         ["Linux"]
     );
     let one: Value = get(&format!("distributedtask/pools/{LINUX_POOL}"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .fetch_json()
+        .await;
     assert_eq!(
         (one["id"].as_i64(), one["name"].as_str()),
         (Some(11), Some("Linux"))
     );
-    let (status, key) = type_key(get("distributedtask/pools/1").await.unwrap()).await;
     assert_eq!(
-        (status, key.as_str()),
-        (StatusCode::NOT_FOUND, "TaskAgentPoolNotFoundException")
+        get("distributedtask/pools/1").fetch_type_key().await,
+        (
+            StatusCode::NOT_FOUND,
+            "TaskAgentPoolNotFoundException".to_owned()
+        )
     );
     assert_eq!(
-        get("distributedtask/pools/abc").await.unwrap().status(),
+        get("distributedtask/pools/abc").fetch_status().await,
         StatusCode::BAD_REQUEST
     );
     assert_eq!(
         get("distributedtask/pools?poolType=weird")
-            .await
-            .unwrap()
-            .status(),
+            .fetch_status()
+            .await,
         StatusCode::BAD_REQUEST
     );
 }
@@ -108,29 +90,22 @@ async fn pools_filter_by_name_type_and_ids() {
 #[tokio::test]
 async fn unknown_routes_404_and_wrong_methods_405_with_wrapped_exceptions() {
     let emu = Emu::default().await;
-    let (status, key) = type_key(
+    assert_eq!(
         emu.admin(Method::GET, "distributedtask/nothing")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(
-        (status, key.as_str()),
-        (StatusCode::NOT_FOUND, "VssResourceNotFoundException")
+            .fetch_type_key()
+            .await,
+        (
+            StatusCode::NOT_FOUND,
+            "VssResourceNotFoundException".to_owned()
+        )
     );
-    let (status, key) = type_key(
-        emu.admin(Method::DELETE, "distributedtask/pools")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
     assert_eq!(
-        (status, key.as_str()),
+        emu.admin(Method::DELETE, "distributedtask/pools")
+            .fetch_type_key()
+            .await,
         (
             StatusCode::METHOD_NOT_ALLOWED,
-            "VssMethodNotAllowedException"
+            "VssMethodNotAllowedException".to_owned()
         )
     );
     let other_org = emu
@@ -149,14 +124,7 @@ async fn unknown_routes_404_and_wrong_methods_405_with_wrapped_exceptions() {
 #[tokio::test]
 async fn location_data_lists_the_agent_routes() {
     let emu = Emu::default().await;
-    let options: Value = emu
-        .admin(Method::OPTIONS, "")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let options: Value = emu.admin(Method::OPTIONS, "").fetch_json().await;
     let ids: Vec<&str> = options["value"]
         .as_array()
         .unwrap()
@@ -175,12 +143,8 @@ async fn location_data_lists_the_agent_routes() {
     let data: Value = emu
         .http
         .get(emu.api("connectionData?connectOptions=1&lastChangeId=-1&lastChangeId64=-1"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .fetch_json()
+        .await;
     assert_eq!(data["deploymentType"], "onPremises");
     assert!(data["locationServiceData"].get("serviceOwner").is_none());
     assert_eq!(
@@ -190,36 +154,17 @@ async fn location_data_lists_the_agent_routes() {
             .len(),
         ids.len()
     );
-    let again: Value = emu
-        .http
-        .get(emu.api("connectiondata"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let again: Value = emu.http.get(emu.api("connectiondata")).fetch_json().await;
     assert_eq!(
         again["instanceId"], data["instanceId"],
         "instanceId is stable"
     );
     let flag: Value = emu
         .admin(Method::GET, "FeatureFlags/DistributedTask.Agent.UseCng")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .fetch_json()
+        .await;
     assert_eq!(flag["effectiveState"], "Off");
-    let areas: Value = emu
-        .admin(Method::GET, "ResourceAreas")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let areas: Value = emu.admin(Method::GET, "ResourceAreas").fetch_json().await;
     assert_eq!(areas, json!({"count": 0, "value": []}));
     let telemetry = emu
         .admin(Method::POST, "customerintelligence/Events")
@@ -241,10 +186,9 @@ async fn agent_bodies_are_parsed_strictly() {
         emu.admin(Method::POST, &agents).json(&json!({"name": "x", "authorization": {"publicKey": {"exponent": "AQAB", "modulus": "AAAA"}}})),
     ];
     for request in bad_bodies {
-        let (status, key) = type_key(request.send().await.unwrap()).await;
         assert_eq!(
-            (status, key.as_str()),
-            (StatusCode::BAD_REQUEST, "ArgumentException")
+            request.fetch_type_key().await,
+            (StatusCode::BAD_REQUEST, "ArgumentException".to_owned())
         );
     }
     let id = emu
@@ -279,29 +223,20 @@ async fn agent_listing_honours_name_and_include_flags_and_ids_are_never_reused()
     let first = emu
         .register_placeholder(DEFAULT_POOL, "template", json!({"java": "1"}))
         .await;
-    let (status, key) = type_key(
+    assert_eq!(
         emu.admin(Method::POST, &agents)
             .json(&json!({"name": "TEMPLATE"}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(
-        (status, key.as_str()),
-        (StatusCode::CONFLICT, "TaskAgentExistsException")
+            .fetch_type_key()
+            .await,
+        (StatusCode::CONFLICT, "TaskAgentExistsException".to_owned())
     );
     let listed: Value = emu
         .admin(
             Method::GET,
             &format!("{agents}?agentName=Template&includeCapabilities=False"),
         )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .fetch_json()
+        .await;
     assert_eq!(listed["count"], 1);
     assert!(listed["value"][0].get("systemCapabilities").is_none());
     let with_caps: Value = emu
@@ -309,28 +244,20 @@ async fn agent_listing_honours_name_and_include_flags_and_ids_are_never_reused()
             Method::GET,
             &format!("{agents}?agentName=template&includeCapabilities=True"),
         )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .fetch_json()
+        .await;
     assert_eq!(with_caps["value"][0]["systemCapabilities"]["java"], "1");
     assert_eq!(
         emu.admin(Method::GET, &format!("{agents}?includeCapabilities=maybe"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
+            .fetch_status()
+            .await,
         StatusCode::BAD_REQUEST
     );
 
     assert_eq!(
         emu.admin(Method::DELETE, &format!("{agents}/{first}"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
+            .fetch_status()
+            .await,
         StatusCode::NO_CONTENT
     );
     let second = emu
@@ -345,12 +272,8 @@ async fn agent_listing_honours_name_and_include_flags_and_ids_are_never_reused()
             Method::GET,
             &format!("distributedtask/pools/{DEFAULT_POOL}"),
         )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .fetch_json()
+        .await;
     assert_eq!(pool["size"], 1);
 }
 
@@ -360,56 +283,48 @@ async fn api_versions_are_negotiated_like_the_service() {
     let pat = |rb: reqwest::RequestBuilder| rb.basic_auth("", Some(crate::common::PAT));
     let jobs = emu.api(&format!("distributedtask/pools/{DEFAULT_POOL}/jobrequests"));
     // Unreleased resource: a plain version needs -preview; none at all is fine for a GET (KEDA).
-    let (status, key) = type_key(
-        pat(emu.http.get(format!("{jobs}?api-version=7.1")))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
     assert_eq!(
-        (status, key.as_str()),
-        (StatusCode::BAD_REQUEST, "VssInvalidPreviewVersionException")
+        pat(emu.http.get(format!("{jobs}?api-version=7.1")))
+            .fetch_type_key()
+            .await,
+        (
+            StatusCode::BAD_REQUEST,
+            "VssInvalidPreviewVersionException".to_owned()
+        )
     );
     assert_eq!(
         pat(emu.http.get(format!("{jobs}?api-version=7.1-preview.1")))
-            .send()
-            .await
-            .unwrap()
-            .status(),
+            .fetch_status()
+            .await,
         StatusCode::OK
     );
     assert_eq!(
-        pat(emu.http.get(&jobs)).send().await.unwrap().status(),
+        pat(emu.http.get(&jobs)).fetch_status().await,
         StatusCode::OK
     );
     // Newer than the server.
-    let (status, key) = type_key(
+    assert_eq!(
         pat(emu
             .http
             .get(emu.api("distributedtask/pools?api-version=8.0")))
-        .send()
-        .await
-        .unwrap(),
-    )
-    .await;
-    assert_eq!(
-        (status, key.as_str()),
-        (StatusCode::BAD_REQUEST, "VssVersionOutOfRangeException")
+        .fetch_type_key()
+        .await,
+        (
+            StatusCode::BAD_REQUEST,
+            "VssVersionOutOfRangeException".to_owned()
+        )
     );
     // Writes must name a version.
     let agents = emu.api(&format!("distributedtask/pools/{DEFAULT_POOL}/agents"));
-    let (status, key) = type_key(
+    assert_eq!(
         pat(emu.http.post(&agents))
             .json(&json!({"name": "a"}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(
-        (status, key.as_str()),
-        (StatusCode::BAD_REQUEST, "VssVersionNotSpecifiedException")
+            .fetch_type_key()
+            .await,
+        (
+            StatusCode::BAD_REQUEST,
+            "VssVersionNotSpecifiedException".to_owned()
+        )
     );
     let ok = pat(emu.http.post(format!("{agents}?api-version=7.1")))
         .json(&json!({"name": "a"}))
@@ -421,22 +336,18 @@ async fn api_versions_are_negotiated_like_the_service() {
     assert_eq!(
         emu.http
             .get(emu.api("connectionData?api-version=1.0"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
+            .fetch_status()
+            .await,
         StatusCode::OK
     );
-    let (status, key) = type_key(
+    assert_eq!(
         emu.http
             .get(emu.api("connectionData?api-version=7.1"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(
-        (status, key.as_str()),
-        (StatusCode::BAD_REQUEST, "VssInvalidPreviewVersionException")
+            .fetch_type_key()
+            .await,
+        (
+            StatusCode::BAD_REQUEST,
+            "VssInvalidPreviewVersionException".to_owned()
+        )
     );
 }

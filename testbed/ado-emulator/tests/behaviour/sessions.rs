@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::common::{DEFAULT_POOL, Emu, config, message_body, type_key};
+use crate::common::{DEFAULT_POOL, Emu, Exchange as _, config, message_body, type_key};
 
 #[tokio::test]
 async fn a_second_live_session_conflicts_until_the_first_is_deleted() {
@@ -23,12 +23,8 @@ async fn a_second_live_session_conflicts_until_the_first_is_deleted() {
             Method::GET,
             &format!("distributedtask/pools/{DEFAULT_POOL}/agents/{}", agent.id),
         )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .fetch_json()
+        .await;
     assert_eq!(online["status"], "online");
 
     let deleted = emu
@@ -46,12 +42,8 @@ async fn a_second_live_session_conflicts_until_the_first_is_deleted() {
             Method::GET,
             &format!("distributedtask/pools/{DEFAULT_POOL}/agents/{}", agent.id),
         )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .fetch_json()
+        .await;
     assert_eq!(offline["status"], "offline");
     emu.session(&agent).await;
 }
@@ -60,32 +52,28 @@ async fn a_second_live_session_conflicts_until_the_first_is_deleted() {
 async fn session_for_an_unknown_agent_is_refused() {
     let emu = Emu::default().await;
     let body = json!({"ownerName": "x", "agent": {"id": 4242, "name": "ghost"}});
-    let (status, key) = type_key(
+    assert_eq!(
         emu.admin(
             Method::POST,
             &format!("distributedtask/pools/{DEFAULT_POOL}/sessions"),
         )
         .json(&body)
-        .send()
-        .await
-        .unwrap(),
-    )
-    .await;
-    assert_eq!(
-        (status, key.as_str()),
-        (StatusCode::NOT_FOUND, "TaskAgentNotFoundException")
+        .fetch_type_key()
+        .await,
+        (
+            StatusCode::NOT_FOUND,
+            "TaskAgentNotFoundException".to_owned()
+        )
     );
-    let (status, key) = type_key(
+    assert_eq!(
         emu.admin(Method::POST, "distributedtask/pools/99/sessions")
             .json(&body)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(
-        (status, key.as_str()),
-        (StatusCode::NOT_FOUND, "TaskAgentPoolNotFoundException")
+            .fetch_type_key()
+            .await,
+        (
+            StatusCode::NOT_FOUND,
+            "TaskAgentPoolNotFoundException".to_owned()
+        )
     );
 }
 
@@ -218,12 +206,11 @@ async fn agent_refresh_reaches_the_session() {
     let agent = emu.register(DEFAULT_POOL, "worker", json!({})).await;
     let session = emu.session(&agent).await;
     let response = emu
-        .http
-        .post(emu.control(&format!("agents/{}/refresh", agent.id)))
-        .json(&json!({"targetVersion": "4.262.0"}))
-        .send()
-        .await
-        .unwrap();
+        .post_control(
+            &format!("agents/{}/refresh", agent.id),
+            &json!({"targetVersion": "4.262.0"}),
+        )
+        .await;
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
     let (_, message) = emu.poll(&agent, &session, None).await;
     assert_eq!(message["messageType"], "AgentRefresh");

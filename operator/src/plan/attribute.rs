@@ -175,7 +175,11 @@ pub(crate) fn attribute_jobs(snapshot: &PoolSnapshot, index: &PoolIndex<'_>) -> 
         .filter(|pool| !pool.deleting)
         .map(|pool| Candidate::new(pool, index))
         .collect();
-    let mut jobs: Vec<&JobView> = snapshot.jobs.iter().filter(|j| j.is_pending()).collect();
+    let mut jobs: Vec<&JobView> = snapshot
+        .jobs
+        .iter()
+        .filter(|job| job.is_pending() && !index.is_taken(job.request_id))
+        .collect();
     jobs.sort_by_key(|job| (job.queue_time, job.request_id));
 
     let mut attribution = Attribution::default();

@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use super::{AgentView, PodView, PoolKey, PoolSnapshot};
+use super::{AgentView, PodView, PoolKey, PoolSnapshot, RequestId};
 
 /// The snapshot's agents and pods grouped the ways the rules need them.
 pub(crate) struct PoolIndex<'a> {
@@ -14,6 +14,10 @@ pub(crate) struct PoolIndex<'a> {
     /// the agent's `assignedRequest` or a job's `reservedAgent`. The two lists are read at
     /// slightly different times, and a busy agent must never look idle.
     busy_agent_names: HashSet<&'a str>,
+    /// Jobs some agent holds or has completed, per the agent list. The job list is read
+    /// first, so a job an agent took in between still looks pending there; counting it would
+    /// plan a pod for a job that already has one.
+    taken_requests: HashSet<RequestId>,
 }
 
 impl<'a> PoolIndex<'a> {
@@ -21,7 +25,10 @@ impl<'a> PoolIndex<'a> {
         let mut agents_by_owner: BTreeMap<&PoolKey, Vec<&AgentView>> = BTreeMap::new();
         let mut agents_by_name = HashMap::new();
         let mut busy_agent_names = HashSet::new();
+        let mut taken_requests = HashSet::new();
         for agent in &snapshot.agents {
+            taken_requests.extend(agent.assigned_request);
+            taken_requests.extend(agent.last_completed_request);
             if let Some(owner) = &agent.owner {
                 agents_by_owner.entry(owner).or_default().push(agent);
             }
@@ -53,6 +60,7 @@ impl<'a> PoolIndex<'a> {
             pods_by_owner,
             pods_by_agent_name,
             busy_agent_names,
+            taken_requests,
         }
     }
 
@@ -74,6 +82,11 @@ impl<'a> PoolIndex<'a> {
     /// The pod registering this agent name (a live one when several claim it).
     pub(crate) fn pod_of_agent(&self, agent_name: &str) -> Option<&'a PodView> {
         self.pods_by_agent_name.get(agent_name).copied()
+    }
+
+    /// Whether the agent list shows an agent holding or having completed this job.
+    pub(crate) fn is_taken(&self, request: RequestId) -> bool {
+        self.taken_requests.contains(&request)
     }
 
     /// Whether Azure DevOps shows this agent holding a job.

@@ -21,6 +21,47 @@ fn job_assigned_but_not_received_causes_no_second_pod() {
 }
 
 #[test]
+fn job_taken_between_the_job_list_and_the_agent_list_causes_no_extra_pod() {
+    // The job list (read first) still shows job 5 unassigned; the agent list, read a moment
+    // later, shows the minIdle agent p-a holding it. Only the minIdle replacement is wanted:
+    // counting job 5 as pending as well left one idle pod too many (50-AgentPool bench).
+    let pools = vec![pool("p", &[]).min_idle(1)];
+    let agents = vec![placeholder(1, "p"), agent(10, "p", "p-a").busy(5)];
+    let plan = plan_of(
+        &snapshot(
+            pools,
+            vec![job(5)],
+            agents,
+            vec![pod("p-a", "p")],
+            at(10_000),
+        ),
+        "p",
+    );
+    assert_eq!(plan.counts.queued, 0);
+    assert_eq!(plan.counts.running, 1);
+    assert_eq!(plan.create_pods, 1);
+}
+
+#[test]
+fn job_completed_between_the_job_list_and_the_agent_list_is_not_pending() {
+    // Same race one step further: by the agent read, p-a already completed job 5.
+    let pools = vec![pool("p", &[])];
+    let agents = vec![placeholder(1, "p"), agent(10, "p", "p-a").completed(5)];
+    let plan = plan_of(
+        &snapshot(
+            pools,
+            vec![job(5)],
+            agents,
+            vec![pod("p-a", "p")],
+            at(10_000),
+        ),
+        "p",
+    );
+    assert_eq!(plan.counts.queued, 0);
+    assert_eq!(plan.create_pods, 0);
+}
+
+#[test]
 fn same_job_seen_twice_in_a_row_does_not_scale_up_twice() {
     let pools = || vec![pool("p", &[])];
     // Poll 1: one pending job, nothing running → one pod.

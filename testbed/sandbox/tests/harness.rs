@@ -6,8 +6,9 @@
 use std::time::Duration;
 
 use azp_ado_emulator::QueueJob;
+use azp_sandbox::harness::{POD_UID_ENV, processes};
 use azp_sandbox::invariants::{self, Invariant, Limits, RunRecord};
-use azp_sandbox::{AgentPoolSpec, Sandbox, SandboxOptions};
+use azp_sandbox::{AgentPoolSpec, Sandbox, SandboxOptions, Snapshot};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_runs_on_a_real_agent_and_shutdown_leaves_no_process() {
@@ -158,4 +159,68 @@ async fn dropping_a_sandbox_mid_job_without_shutdown_still_kills_every_process()
         })
         .collect();
     assert!(alive.is_empty(), "still running after drop: {alive:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_agent_killed_with_its_pod_leaves_no_process_and_no_registration() {
+    // A grace-0 delete: azp-agent cannot deregister, and run.sh (in a process group of its
+    // own) is mid long poll. As on a real node every process of the pod dies with it, and the
+    // agent goes offline once its session idles out, so the operator removes it.
+    let sb = Sandbox::start(SandboxOptions {
+        long_poll: Duration::from_secs(5),
+        session_idle_timeout: Duration::from_secs(3),
+        ..SandboxOptions::default()
+    })
+    .await
+    .unwrap();
+    let mut pool = AgentPoolSpec::new("linux", "Linux");
+    pool.min_idle = 1;
+    sb.apply_agent_pool(&pool).await.unwrap();
+    let idle_pod = |s: &Snapshot| {
+        s.pods
+            .iter()
+            .find(|p| {
+                p.phase == "Running"
+                    && s.agents
+                        .iter()
+                        .any(|a| Some(&a.name) == p.agent_name.as_ref() && a.status == "online")
+            })
+            .cloned()
+    };
+    let idle = sb
+        .wait_until("an idle agent", Duration::from_secs(60), |s| {
+            idle_pod(s).is_some()
+        })
+        .await
+        .unwrap();
+    let pod = idle_pod(&idle).unwrap();
+    let agent = pod.agent_name.clone().unwrap();
+    let uid = sb.pods_api().get(&pod.name).await.unwrap().metadata.uid;
+    let of_pod = || -> Vec<i32> {
+        sb.live_processes()
+            .into_iter()
+            .filter(|pid| processes::env_of(*pid, POD_UID_ENV) == uid)
+            .collect()
+    };
+    let before = of_pod();
+    assert!(
+        before.len() >= 2,
+        "azp-agent and run.sh expected: {before:?}"
+    );
+    sb.delete_pod_now(&pod.name).await.unwrap();
+    // A grace-0 delete removes the pod from the API at once; the kubelet kills its
+    // containers as soon as it sees that, as a real one does after a forced delete.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let mut left = of_pod();
+    while !left.is_empty() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        left = of_pod();
+    }
+    assert_eq!(left, Vec::<i32>::new(), "processes outlived the pod");
+    sb.wait_until("registration removed", Duration::from_secs(30), |s| {
+        !s.agents.iter().any(|a| a.name == agent)
+    })
+    .await
+    .unwrap();
+    assert!(sb.shutdown().await.is_empty());
 }

@@ -31,7 +31,7 @@ fn check_session(s: &World, caller: Caller, pool_id: i32, session_id: Uuid) -> A
     caller.require_agent(pool_id, session.agent_id)
 }
 
-/// Marks a poll as started (`delta = 1`) or finished (`delta = -1`); both count as liveness.
+/// Marks a poll as started or finished; both count as liveness.
 fn track_poll(s: &mut World, session_id: Uuid, starting: bool) {
     if let Some(session) = s.sessions.get_mut(&session_id) {
         session.last_poll = Utc::now();
@@ -56,6 +56,21 @@ fn first_message(s: &World, session_id: Uuid, after: Option<i64>) -> Option<Task
         })
 }
 
+/// Ends a held poll however the handler ends. The server drops the handler when the client
+/// goes away mid-hold (an agent process killed while polling); a poll counted as active for
+/// ever would exempt the session from the idle timeout and keep a dead agent online.
+struct HeldPoll {
+    shared: AppState,
+    session_id: Uuid,
+}
+
+impl Drop for HeldPoll {
+    fn drop(&mut self) {
+        self.shared
+            .mutate(|s| track_poll(s, self.session_id, false));
+    }
+}
+
 /// `GET messages?sessionId=&lastMessageId=`: the first undeleted message newer than
 /// `lastMessageId`, or 202 with an empty body after `long_poll`.
 pub async fn get(
@@ -76,6 +91,10 @@ pub async fn get(
         track_poll(s, session_id, true);
         Ok::<_, ApiError>(())
     })?;
+    let held = HeldPoll {
+        shared: shared.clone(),
+        session_id,
+    };
     let deadline = tokio::time::Instant::now() + shared.cfg.long_poll;
     let outcome = loop {
         let found = shared.read(|s| {
@@ -95,7 +114,7 @@ pub async fn get(
             r = changed.changed() => if r.is_err() { break Ok(None) },
         }
     };
-    shared.mutate(|s| track_poll(s, session_id, false));
+    drop(held);
     match outcome? {
         Some(message) => Ok(Json(message).into_response()),
         None => Ok(StatusCode::ACCEPTED.into_response()),

@@ -201,6 +201,30 @@ async fn unpolled_session_expires_and_the_agent_goes_offline() {
 }
 
 #[tokio::test]
+async fn a_poll_abandoned_by_a_dead_agent_does_not_keep_it_online() {
+    // A killed agent drops its long poll mid-hold; the server cancels the request. The session
+    // must still expire, or the agent shows online forever and its registration is never
+    // cleaned up (the operator removes only offline agents).
+    let emu = Emu::start(azp_ado_emulator::EmulatorConfig {
+        long_poll: Duration::from_secs(30),
+        session_idle_timeout: Duration::from_millis(500),
+        ..config()
+    })
+    .await;
+    let agent = emu.register(DEFAULT_POOL, "worker", json!({})).await;
+    let session = emu.session(&agent).await;
+    let abandoned =
+        tokio::time::timeout(Duration::from_millis(300), emu.poll(&agent, &session, None)).await;
+    assert!(abandoned.is_err(), "the poll should still be held");
+    assert_eq!(emu.emu.agents()[0].status, "online");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while emu.emu.agents()[0].status == "online" && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(emu.emu.agents()[0].status, "offline");
+}
+
+#[tokio::test]
 async fn agent_refresh_reaches_the_session() {
     let emu = Emu::default().await;
     let agent = emu.register(DEFAULT_POOL, "worker", json!({})).await;

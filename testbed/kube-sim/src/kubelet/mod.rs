@@ -30,6 +30,7 @@ mod process;
 mod runtime;
 mod simulated;
 mod status;
+mod teardown;
 #[cfg(test)]
 mod tests;
 mod volumes;

@@ -1,5 +1,7 @@
 //! A runtime that runs each container's `command` + `args` as a local process (the image is
-//! ignored), in its own process group, with the pod's volumes as host directories.
+//! ignored), in its own session and process group, with the pod's volumes as host
+//! directories. When the main process exits or the container is killed, every process of the
+//! container dies with it, as on a real node (see `teardown`).
 //!
 //! What a process sees, since it cannot see real mount paths:
 //! - every `volumeMount.mountPath` is a host directory, named in `KUBE_SIM_MOUNT_<PATH>`
@@ -25,7 +27,7 @@ use std::sync::Arc;
 use futures::FutureExt as _;
 use futures::future::BoxFuture;
 use k8s_openapi::api::core::v1::{Container, Pod};
-use nix::sys::signal::{Signal, killpg};
+use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 
 use super::env::{self, HostMount};
@@ -33,6 +35,7 @@ use super::runtime::{
     ContainerControl, ContainerExit, ContainerHandle, PodRuntime, PodSandbox, RuntimeError,
     StopSignal,
 };
+use super::teardown::{self, Reach};
 use super::volumes;
 
 /// Env var naming the host file that stands in for `terminationMessagePath`.
@@ -361,7 +364,35 @@ fn spawn(plan: LaunchPlan) -> Result<ContainerHandle, RuntimeError> {
     let log_for_stderr = log
         .try_clone()
         .map_err(io_err("cloning log handle".to_owned()))?;
-    let mut command = tokio::process::Command::new(&plan.program);
+    let setsid = teardown::setsid_program();
+    let mut command = match setsid {
+        Some(setsid) => {
+            // `setsid` execs the program in place (same pid), so the exit status is the
+            // program's; a program it cannot exec would only show as exit code 127, so it is
+            // looked up first and reported as a start error, as a real runtime does.
+            let path = plan
+                .env
+                .iter()
+                .find(|(name, _)| name == "PATH")
+                .map(|(_, value)| OsString::from(value))
+                .unwrap_or_default();
+            if teardown::find_executable(&plan.program, &path, &plan.working_dir).is_none() {
+                return Err(RuntimeError::Start(format!(
+                    "starting {:?}: {}",
+                    plan.program,
+                    std::io::Error::from(nix::errno::Errno::ENOENT)
+                )));
+            }
+            let mut command = tokio::process::Command::new(setsid);
+            command.arg(&plan.program);
+            command
+        }
+        None => {
+            let mut command = tokio::process::Command::new(&plan.program);
+            command.process_group(0);
+            command
+        }
+    };
     command
         .args(&plan.args)
         .env_clear()
@@ -370,46 +401,69 @@ fn spawn(plan: LaunchPlan) -> Result<ContainerHandle, RuntimeError> {
         .stdin(Stdio::null())
         .stdout(Stdio::from(log))
         .stderr(Stdio::from(log_for_stderr))
-        .process_group(0)
-        // If the supervising task is dropped (runtime shutdown), do not leave the process.
+        // Should the supervising task be dropped, tokio also reaps the killed process.
         .kill_on_drop(true);
     let child = command
         .spawn()
         .map_err(|e| RuntimeError::Start(format!("starting {:?}: {e}", plan.program)))?;
+    let reach = child
+        .id()
+        .and_then(|id| i32::try_from(id).ok())
+        .map(Pid::from_raw)
+        .map(|pid| {
+            if setsid.is_some() {
+                Reach::Session(pid)
+            } else {
+                Reach::Group(pid)
+            }
+        });
     let (handle, control) = ContainerHandle::new_pair();
-    tokio::spawn(supervise(child, control, plan));
+    tokio::spawn(supervise(child, reach.map(Teardown), control, plan));
     Ok(handle)
 }
 
-/// Forwards stop signals to the process group and reports the exit.
+/// Kills every process of the container when dropped, so a supervising task dropped at
+/// runtime shutdown leaves nothing behind either.
+struct Teardown(Reach);
+
+impl Drop for Teardown {
+    fn drop(&mut self) {
+        self.0.kill_all();
+    }
+}
+
+/// Forwards stop signals and reports the exit once every process of the container is gone.
 async fn supervise(
     mut child: tokio::process::Child,
+    teardown: Option<Teardown>,
     mut control: ContainerControl,
     plan: LaunchPlan,
 ) {
-    let group = child
-        .id()
-        .and_then(|id| i32::try_from(id).ok())
-        .map(Pid::from_raw);
+    let mut kubelet_listening = true;
     let status = loop {
         tokio::select! {
             status = child.wait() => break status,
-            signal = control.signals.recv() => {
-                let signal = match signal {
-                    Some(StopSignal::Terminate) => Signal::SIGTERM,
-                    // The kubelet forgot the container: do not leave it running.
-                    Some(StopSignal::Kill) | None => Signal::SIGKILL,
-                };
-                if let Some(group) = group {
-                    signal_group(group, signal);
+            signal = control.signals.recv(), if kubelet_listening => match (signal, &teardown) {
+                // A real runtime sends SIGTERM to the main process; its group is close enough.
+                (Some(StopSignal::Terminate), Some(t)) => {
+                    teardown::signal_group(t.0.group(), Signal::SIGTERM);
                 }
-            }
+                (Some(StopSignal::Kill), Some(t)) => t.0.kill_all(),
+                // The kubelet forgot the container: nothing of it may keep running.
+                (None, Some(t)) => {
+                    kubelet_listening = false;
+                    t.0.kill_all();
+                }
+                (signal, None) => {
+                    // No pid means tokio already reaped the process; the wait returns next.
+                    kubelet_listening = signal.is_some();
+                }
+            },
         }
     };
-    // When a container's main process exits, the runtime kills what it left behind.
-    if let Some(group) = group {
-        signal_group(group, Signal::SIGKILL);
-    }
+    // When a container's main process exits, whatever it left behind dies too (the kernel
+    // kills a PID namespace whose init exits), before the kubelet learns of the exit.
+    drop(teardown);
     let exit_code = match status {
         Ok(status) => {
             use std::os::unix::process::ExitStatusExt as _;
@@ -428,15 +482,6 @@ async fn supervise(
         message = log_tail(&plan.log_path);
     }
     control.exited(ContainerExit::from_code(exit_code, message));
-}
-
-fn signal_group(group: Pid, signal: Signal) {
-    match killpg(group, signal) {
-        Ok(()) | Err(nix::errno::Errno::ESRCH) => {}
-        Err(e) => {
-            tracing::warn!(%group, ?signal, error = %e, "signalling container process group failed")
-        }
-    }
 }
 
 fn read_capped(path: &Path, max: u64) -> String {

@@ -26,7 +26,8 @@ const KILLED_BY_SIGKILL: i32 = 137;
 
 /// Containers that only exist as timers. Sidecars (init containers with
 /// `restartPolicy: Always`) and pods without `sim.azp.dev/run-seconds` run until stopped;
-/// a stopped container exits 143 on SIGTERM, 137 on SIGKILL.
+/// other init containers succeed at once (the annotations time the main containers); a
+/// stopped container exits 143 on SIGTERM, 137 on SIGKILL.
 #[derive(Debug, Default, Clone)]
 pub struct SimulatedRuntime;
 
@@ -51,18 +52,15 @@ fn behaviour(pod: &Pod, container: &Container) -> Behaviour {
             .and_then(|a| a.get(key))
             .map(String::as_str)
     };
-    let is_sidecar = pod
+    let init = pod
         .spec
         .as_ref()
         .and_then(|s| s.init_containers.as_ref())
-        .is_some_and(|inits| {
-            inits
-                .iter()
-                .any(|c| c.name == container.name && c.restart_policy.as_deref() == Some("Always"))
-        });
-    if is_sidecar {
+        .and_then(|inits| inits.iter().find(|c| c.name == container.name));
+    if let Some(init) = init {
+        let is_sidecar = init.restart_policy.as_deref() == Some("Always");
         return Behaviour {
-            run_for: None,
+            run_for: (!is_sidecar).then_some(Duration::ZERO),
             exit_code: 0,
             message: String::new(),
         };
@@ -129,4 +127,36 @@ impl PodRuntime for SimulatedRuntime {
     }
 
     fn release(&self, _sandbox: &PodSandbox) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_init_containers_succeed_at_once_and_sidecars_run_until_stopped() {
+        let pod: Pod = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "p", "annotations": {RUN_SECONDS_ANNOTATION: "5"}},
+            "spec": {
+                "initContainers": [
+                    {"name": "register"},
+                    {"name": "buildkitd", "restartPolicy": "Always"}
+                ],
+                "containers": [{"name": "agent"}]
+            }
+        }))
+        .unwrap();
+        let spec = pod.spec.clone().unwrap();
+        let inits = spec.init_containers.unwrap();
+        let register = behaviour(&pod, &inits[0]);
+        assert_eq!(
+            (register.run_for, register.exit_code),
+            (Some(Duration::ZERO), 0)
+        );
+        assert_eq!(behaviour(&pod, &inits[1]).run_for, None);
+        assert_eq!(
+            behaviour(&pod, &spec.containers[0]).run_for,
+            Some(Duration::from_secs(5))
+        );
+    }
 }

@@ -552,6 +552,80 @@ async fn kubelet_shutdown_leaves_no_process_behind() {
     );
 }
 
+/// Whether `pid` is a live process (a zombie has exited and only waits to be reaped).
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            let (_, rest) = stat.rsplit_once(')')?;
+            rest.split_whitespace().next().map(|state| state != "Z")
+        })
+        .unwrap_or(false)
+}
+
+/// A container whose main process starts `sleep` in a process group of its own (bash job
+/// control), writes its pid to `$PID_FILE`, then runs `then`.
+fn escaping_container(pid_file: &Path, then: &str) -> Value {
+    let mut container = json!({"name": "main", "image": "busybox", "command": [
+        "bash", "-c", format!("set -m; sleep 300 & echo $! > \"$PID_FILE\"; {then}")
+    ]});
+    container["env"] = json!([{"name": "PID_FILE", "value": pid_file.display().to_string()}]);
+    container
+}
+
+#[tokio::test]
+async fn a_deleted_pod_takes_processes_outside_its_process_group_along() {
+    // Like azp-agent, which starts run.sh in a group of its own: a real node kills every
+    // process of the container, not only the entrypoint's group.
+    let node = Node::start().await;
+    let marks = tempfile::tempdir().unwrap();
+    let pid_file = marks.path().join("pid");
+    node.create(pod(
+        "escaper",
+        json!([escaping_container(&pid_file, "exec sleep 300")]),
+    ))
+    .await;
+    node.wait_for_phase("escaper", "Running").await;
+    let pid = read_pid(&pid_file).await;
+    assert!(alive(pid), "background pid {pid} is running");
+    node.pods
+        .delete("escaper", &DeleteParams::default().grace_period(0))
+        .await
+        .unwrap();
+    node.wait_gone("escaper", Duration::from_secs(5)).await;
+    assert!(!alive(pid), "process {pid} outlived its pod");
+    node.stop().await;
+}
+
+#[tokio::test]
+async fn processes_left_behind_by_the_main_process_die_when_it_exits() {
+    let node = Node::start().await;
+    let marks = tempfile::tempdir().unwrap();
+    let pid_file = marks.path().join("pid");
+    node.create(pod(
+        "leaver",
+        json!([escaping_container(&pid_file, "exit 0")]),
+    ))
+    .await;
+    node.wait_for_phase("leaver", "Succeeded").await;
+    let pid = read_pid(&pid_file).await;
+    assert!(!alive(pid), "process {pid} outlived its container");
+    node.stop().await;
+}
+
+#[tokio::test]
+async fn a_missing_program_is_a_start_error() {
+    let node = Node::start().await;
+    node.create(pod(
+        "missing",
+        json!([{"name": "main", "image": "busybox", "command": ["/nonexistent/program"]}]),
+    ))
+    .await;
+    let failed = node.wait_for_phase("missing", "Failed").await;
+    assert_eq!(terminated(&failed, 0)["reason"], "StartError", "{failed:#}");
+    node.stop().await;
+}
+
 /// Throughput of the simulated runtime: `cargo test -p azp-kube-sim --lib -- --ignored --nocapture many_simulated`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "benchmark; run by hand"]

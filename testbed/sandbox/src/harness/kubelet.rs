@@ -72,8 +72,9 @@ fn pod_agent_home(template: &Path, homes: &Path, pod: &Pod) -> std::io::Result<P
     Ok(dir)
 }
 
-/// A process runtime whose `agent` containers run `azp-agent run` against the stand-in, each
-/// pod with its own agent home.
+/// A process runtime whose `register` and `agent` containers run `azp-agent register` and
+/// `azp-agent run` against the stand-in, each pod with its own agent home (shared by its two
+/// containers, as the image's agent home would be).
 pub fn process_runtime(settings: &ProcessSettings<'_>) -> ProcessRuntime {
     let agent = settings.binaries.agent.clone();
     let template = settings.agent_home.to_path_buf();
@@ -83,9 +84,11 @@ pub fn process_runtime(settings: &ProcessSettings<'_>) -> ProcessRuntime {
     ProcessRuntime::new(settings.pods_dir)
         .with_termination_log_env(azp_contract::env::TERMINATION_LOG)
         .with_command_override(Arc::new(move |pod, container| {
-            if container.name != "agent" {
-                return None;
-            }
+            let subcommand = match container.name.as_str() {
+                "register" => "register",
+                "agent" => "run",
+                _ => return None,
+            };
             // On failure the shared template is used, and the error is logged: the pod then
             // runs, but may collide with another one, which the invariants will show.
             let home = pod_agent_home(&template, &homes, pod).unwrap_or_else(|e| {
@@ -95,13 +98,14 @@ pub fn process_runtime(settings: &ProcessSettings<'_>) -> ProcessRuntime {
             Some(ContainerCommand {
                 program: agent.clone().into(),
                 args: vec![
-                    "run".into(),
+                    subcommand.into(),
                     "--skip-preflight".into(),
                     "--allow-insecure-http".into(),
                     "--grace-period".into(),
                     grace.clone().into(),
-                    // The marker reaches config.sh/run.sh too, so shutdown can find every
-                    // process a pod started, even in their own process groups.
+                    // The markers reach config.sh/run.sh too (azp-agent gives them an
+                    // allow-listed environment), so shutdown can prove no pod process is left
+                    // and a test can tell which pod a process belongs to.
                     "--pass-env".into(),
                     format!("{MARKER_ENV},{POD_UID_ENV}").into(),
                 ],

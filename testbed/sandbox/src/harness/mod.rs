@@ -32,7 +32,8 @@ use crate::snapshot::{PodInfo, Snapshot};
 /// Environment variable (with a per-sandbox value) carried by the operator and every pod
 /// process, so [`Sandbox::shutdown`] can prove none is left.
 pub const MARKER_ENV: &str = "AZP_SANDBOX_ID";
-/// Environment variable naming the pod (uid) a process belongs to.
+/// Environment variable naming the pod (uid) a process belongs to, so a test can tell
+/// whose process survived.
 pub const POD_UID_ENV: &str = "AZP_SANDBOX_POD_UID";
 /// The namespace everything lives in.
 pub const NAMESPACE: &str = "default";
@@ -135,8 +136,6 @@ pub struct Sandbox {
     kube_sim: RunningKubeSim,
     client: Client,
     kubelet: Option<KubeletHandle>,
-    // Stops the container reaper when the sandbox goes away.
-    _reaper: Option<AbortOnDrop>,
     // Kept to find pod logs (process runtime only).
     process_runtime: Option<azp_kube_sim::kubelet::ProcessRuntime>,
     operator: Option<OperatorProcess>,
@@ -254,17 +253,10 @@ impl Sandbox {
             log_filter: options.operator_log_filter.clone(),
             marker: marker.clone(),
         };
-        let reaper = (options.runtime == RuntimeKind::Process).then(|| {
-            AbortOnDrop(tokio::spawn(reap_containers(
-                client.clone(),
-                marker.clone(),
-            )))
-        });
         let mut sandbox = Self {
             emulator,
             kube_sim,
             client,
-            _reaper: reaper,
             kubelet: Some(kubelet_handle),
             process_runtime,
             operator: None,
@@ -578,8 +570,9 @@ impl Sandbox {
         {
             tracing::warn!(error = %e, "kubelet shutdown");
         }
-        // The agent starts config.sh/run.sh in their own process groups, which the kubelet's
-        // group kill does not reach; sweep them by marker, twice in case one forked meanwhile.
+        // The kubelet kills every process of each container; this sweep by marker proves it
+        // and catches what escaped (a process that called setsid), twice in case one forked
+        // meanwhile.
         let mut stragglers = Vec::new();
         for _ in 0..2 {
             let pids = self.live_processes();
@@ -617,54 +610,6 @@ impl Sandbox {
             let status = response.status();
             let text = response.text().await.unwrap_or_default();
             Err(SandboxError::Emulator(format!("{path}: {status} {text}")))
-        }
-    }
-}
-
-/// Aborts a task when dropped.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
-/// Emulates the end of a container: kube-sim's process runtime kills only the entrypoint's
-/// process group, but azp-agent starts `config.sh`/`run.sh` in groups of their own. On a real
-/// node every process of a container dies with it. Without this, a pod deleted with grace 0
-/// leaves its stand-in listener running and its agent online, with no pod at all. Every
-/// second, processes of pods that are gone or no longer Pending/Running get SIGKILL.
-async fn reap_containers(client: Client, marker: String) {
-    let pods: Api<Pod> = Api::namespaced(client, NAMESPACE);
-    loop {
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        // Processes first, pods second: a process seen here belongs to a pod that already
-        // existed, so a pod created meanwhile is never mistaken for a gone one.
-        let candidates = processes::with_env(MARKER_ENV, &marker);
-        let Ok(list) = pods.list(&ListParams::default()).await else {
-            continue;
-        };
-        let live: std::collections::HashSet<String> = list
-            .items
-            .iter()
-            .filter(|p| {
-                matches!(
-                    p.status.as_ref().and_then(|s| s.phase.as_deref()),
-                    None | Some("Pending" | "Running")
-                )
-            })
-            .filter_map(|p| p.metadata.uid.clone())
-            .collect();
-        let orphans: Vec<i32> = candidates
-            .into_iter()
-            .filter(|pid| {
-                processes::env_of(*pid, POD_UID_ENV).is_some_and(|uid| !live.contains(&uid))
-            })
-            .collect();
-        if !orphans.is_empty() {
-            tracing::debug!(?orphans, "killing processes of ended pods");
-            processes::kill_all(&orphans);
         }
     }
 }

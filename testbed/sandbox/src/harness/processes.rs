@@ -1,6 +1,6 @@
 //! Finding (and killing) every process the sandbox started, by the marker variable in its
-//! environment. Pod processes run in their own process groups and the agent starts the
-//! stand-in in yet another group, so process groups alone cannot find them all.
+//! environment: the operator is a plain child, and pod processes belong to kube-sim's
+//! container sessions, so neither parentage nor process groups find them all.
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
@@ -105,7 +105,7 @@ mod tests {
             .unwrap();
         let pid = i32::try_from(child.id()).unwrap();
         // One scan of /proc can miss a process that was just created (seen once in a loaded CI
-        // run); the reaper scans every second, so the contract is "found within a short time".
+        // run); callers scan again, so the contract is "found within a short time".
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
         let mut found = with_env("AZP_SANDBOX_TEST_MARKER", &marker);
         while found.is_empty() && std::time::Instant::now() < deadline {

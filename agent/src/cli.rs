@@ -20,8 +20,14 @@ pub struct Cli {
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Register one agent, run one job, deregister; writes a JSON termination message.
+    /// Run one job: with a registration handed over by `register` (the pod's way, no PAT
+    /// needed), or register, run and deregister itself when only the PAT file is there.
+    /// Writes a JSON termination message.
     Run(Box<RunArgs>),
+    /// The pod's init container: preflight, `config.sh` with the PAT, then hand the
+    /// registration files over to `run` through the registration directory. Writes a JSON
+    /// termination message.
+    Register(Box<RunArgs>),
     /// Get an ECR token with the default AWS credential chain and write it to $DOCKER_CONFIG/config.json.
     EcrLogin(EcrLoginArgs),
     /// Build an image (BuildKit or Docker), push it, and verify the pushed digest.
@@ -30,7 +36,8 @@ pub enum Command {
     Preflight(PreflightArgs),
 }
 
-/// `run` arguments. Paths default to the pod contract's mounts (`azp_contract::paths`).
+/// `run` and `register` arguments. Paths default to the pod contract's mounts
+/// (`azp_contract::paths`).
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// Azure DevOps organization or collection URL.
@@ -48,9 +55,13 @@ pub struct RunArgs {
     /// Directory of the official agent (`config.sh`, `run.sh`).
     #[arg(long, env = azp_contract::env::AGENT_HOME, default_value = azp_contract::paths::AGENT_HOME)]
     pub agent_home: PathBuf,
-    /// File holding the PAT; read once at start.
+    /// File holding the PAT; read once at start (`register`, or `run` without a handed-over
+    /// registration).
     #[arg(long, env = env::PAT_FILE, default_value = azp_contract::paths::PAT_FILE)]
     pub token_file: PathBuf,
+    /// Directory where `register` leaves the registration files and `run` takes them from.
+    #[arg(long, env = azp_contract::env::REGISTRATION_DIR, default_value = azp_contract::paths::REGISTRATION_DIR)]
+    pub registration_dir: PathBuf,
     /// Job work directory (`config.sh --work`).
     #[arg(long, env = azp_contract::env::WORK_DIR, default_value = azp_contract::paths::WORK_DIR)]
     pub work: PathBuf,

@@ -14,6 +14,7 @@ use azp_agent::cli::{
 use azp_agent::ecr::{self, EcrClientSettings, LoginOptions};
 use azp_agent::exit;
 use azp_agent::preflight::{self, ado::AdoSettings, dns::SystemResolver, plan::PreflightSettings};
+use azp_agent::run::config::Role;
 use clap::Parser as _;
 
 /// The AWS SDK logs every fallback it tries (IMDS region lookups and the like) as warnings; the
@@ -45,7 +46,8 @@ fn main() -> ExitCode {
     };
     let code = runtime.block_on(async {
         let result = match cli.command {
-            Command::Run(args) => return run(*args).await,
+            Command::Run(args) => return run(Role::Run, *args).await,
+            Command::Register(args) => return run(Role::Register, *args).await,
             Command::EcrLogin(args) => ecr_login(args).await,
             Command::BuildPush(args) => build_push(args).await,
             Command::Preflight(args) => return preflight(args).await,
@@ -61,15 +63,19 @@ fn main() -> ExitCode {
     ExitCode::from(code)
 }
 
-/// `azp-agent run`: the exit code is `azp_contract::run_exit`, the outcome is in the
-/// termination message.
-async fn run(args: RunArgs) -> u8 {
+/// `azp-agent run` and `azp-agent register`: the exit code is `azp_contract::run_exit`, the
+/// outcome is in the termination message.
+async fn run(role: Role, args: RunArgs) -> u8 {
     use azp_agent::run::{self, config::RunSettings, signals::StopSignal};
+    let command = match role {
+        Role::Run => "run",
+        Role::Register => "register",
+    };
     // Handlers first: a SIGTERM from here on must lead to deregistration, not a dead process.
     let stop = match StopSignal::install() {
         Ok(stop) => stop,
         Err(error) => {
-            eprintln!("azp-agent run: cannot install signal handlers: {error}");
+            eprintln!("azp-agent {command}: cannot install signal handlers: {error}");
             return exit_code(azp_contract::run_exit::CONFIG_ERROR);
         }
     };
@@ -80,10 +86,10 @@ async fn run(args: RunArgs) -> u8 {
         .or_else(|| args.pod_name.clone())
         .unwrap_or_default();
     let inherited: Vec<(String, String)> = std::env::vars().collect();
-    let result = match RunSettings::from_args(args, inherited) {
+    let result = match RunSettings::for_role(role, args, inherited) {
         Ok(settings) => run::run(settings, stop).await,
         Err(error) => {
-            eprintln!("azp-agent run: {error}");
+            eprintln!("azp-agent {command}: {error}");
             let result = run::config_error_result(agent_name, &error);
             run::write_termination_message(&termination_log, &result.message);
             result

@@ -1,4 +1,5 @@
-//! Environment variables the operator sets on the `agent` container and `azp-agent` reads.
+//! Environment variables the operator sets on the `register` and `agent` containers and
+//! `azp-agent` reads.
 //!
 //! Names follow the official Azure Pipelines agent container sample (`AZP_URL`, `AZP_POOL`, ...)
 //! so people who know that sample recognise them. The PAT itself is never an environment
@@ -10,8 +11,13 @@ pub const ORGANIZATION_URL: &str = "AZP_URL";
 pub const POOL: &str = "AZP_POOL";
 /// Agent name to register (see [`crate::naming::pod_agent_name`]).
 pub const AGENT_NAME: &str = "AZP_AGENT_NAME";
-/// Path of the mounted file holding the PAT used for registration and removal only.
+/// Path of the mounted file holding the PAT used for registration and removal only; set on
+/// the `register` init container only, never on the container that runs the job.
 pub const PAT_FILE: &str = "AZP_TOKEN_FILE";
+/// Directory (an `emptyDir` shared by the `register` init container and the `agent`
+/// container) where `azp-agent register` leaves the files `config.sh` wrote and from which
+/// `azp-agent run` takes them, so the container that runs the job never needs the PAT.
+pub const REGISTRATION_DIR: &str = "AZP_REGISTRATION_DIR";
 /// Job work directory passed to `config.sh --work`.
 pub const WORK_DIR: &str = "AZP_WORK";
 /// Directory holding the official agent (`config.sh`, `run.sh`).
@@ -53,6 +59,7 @@ pub const ALL: &[&str] = &[
     POOL,
     AGENT_NAME,
     PAT_FILE,
+    REGISTRATION_DIR,
     WORK_DIR,
     AGENT_HOME,
     CAPABILITIES,

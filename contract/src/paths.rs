@@ -1,6 +1,7 @@
 //! Paths mounted into the agent pod.
 
-/// Directory where the PAT Secret is mounted (read-only, mode 0400).
+/// Directory where the PAT Secret is mounted (read-only, mode 0400) in the `register` init
+/// container only.
 pub const PAT_DIR: &str = "/var/run/secrets/azp";
 /// The PAT file inside [`PAT_DIR`]; the Secret key is projected to this file name.
 pub const PAT_FILE: &str = "/var/run/secrets/azp/token";
@@ -8,6 +9,9 @@ pub const PAT_FILE: &str = "/var/run/secrets/azp/token";
 pub const CA_BUNDLE_DIR: &str = "/var/run/secrets/azp-ca";
 /// The CA bundle file inside [`CA_BUNDLE_DIR`].
 pub const CA_BUNDLE_FILE: &str = "/var/run/secrets/azp-ca/ca.crt";
+/// Default registration hand-off directory (an `emptyDir`, see
+/// [`crate::env::REGISTRATION_DIR`]).
+pub const REGISTRATION_DIR: &str = "/azp/registration";
 /// Default job work directory (an `emptyDir`).
 pub const WORK_DIR: &str = "/azp/_work";
 /// Where the official agent is installed in the agent image.

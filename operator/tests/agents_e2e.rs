@@ -64,7 +64,8 @@ async fn real_agents_run_the_queued_jobs_and_their_pods_are_counted_and_removed(
         h.pods().await.is_empty().then_some(())
     })
     .await;
-    // Each agent deregistered itself; only the placeholder stays.
+    // The operator removed each finished pod's registration (the `agent` container, which
+    // ran the job, has no PAT to deregister with); only the placeholder stays.
     let names: Vec<String> = h.emu.agents().into_iter().map(|a| a.name).collect();
     assert_eq!(names, vec!["default.linux.placeholder".to_owned()]);
     kubelet.shutdown().await.unwrap();

@@ -10,7 +10,32 @@ use crate::preflight::ado::AdoSettings;
 use crate::preflight::plan::PreflightSettings;
 
 use super::agent_env::AgentEnvironment;
+use super::handoff;
 use super::secret::{Pat, PatFileError};
+
+/// The subcommand the settings are for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// `azp-agent register`.
+    Register,
+    /// `azp-agent run`.
+    Run,
+}
+
+/// How this process gets its registration, decided once at start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// `register` in the pod's init container: preflight, `config.sh` with the PAT, hand the
+    /// files over; removes only a registration it could not hand over.
+    Register,
+    /// `run` with a registration handed over in the registration directory: no PAT at all,
+    /// so nothing to deregister with; the operator removes the registration once the pod has
+    /// finished.
+    RunRegistered,
+    /// `run` on its own (no handed-over registration, a PAT file): register, run and
+    /// deregister in one process, the single-container shape.
+    RunSelfRegistering,
+}
 
 /// A setting that makes `run` refuse to start (exit code `CONFIG_ERROR`).
 #[derive(Debug, thiserror::Error)]
@@ -32,6 +57,16 @@ pub enum ConfigError {
     /// The agent home lacks `config.sh` or `run.sh`.
     #[error("{0} is missing: set AZP_AGENT_HOME to the directory of the Azure Pipelines agent")]
     AgentScript(PathBuf),
+    /// `run` found neither a handed-over registration nor a usable PAT file.
+    #[error(
+        "no registration in {dir} (the register init container puts it there) and no usable PAT file: {pat}"
+    )]
+    NoRegistration {
+        /// The registration directory.
+        dir: PathBuf,
+        /// Why the PAT file could not be used.
+        pat: PatFileError,
+    },
 }
 
 /// Everything `run` needs, validated.
@@ -49,8 +84,12 @@ pub struct RunSettings {
     pub work_dir: PathBuf,
     /// CA bundle for `--sslcacert`.
     pub ca_bundle: Option<PathBuf>,
-    /// The PAT, read once.
-    pub pat: Pat,
+    /// How the registration is obtained.
+    pub mode: Mode,
+    /// The PAT, read once; `None` when running a handed-over registration.
+    pub pat: Option<Pat>,
+    /// Where `register` leaves the registration files and `run` takes them from.
+    pub registration_dir: PathBuf,
     /// Environment of the agent processes (without the PAT).
     pub agent_env: AgentEnvironment,
     /// Where the termination message goes.
@@ -73,9 +112,18 @@ pub struct RunSettings {
 }
 
 impl RunSettings {
-    /// Validates `args`; `inherited` is the process environment (for the agent processes and
-    /// the AWS region fallback).
+    /// Validates `run` arguments; `inherited` is the process environment (for the agent
+    /// processes and the AWS region fallback).
     pub fn from_args(args: RunArgs, inherited: Vec<(String, String)>) -> Result<Self, ConfigError> {
+        Self::for_role(Role::Run, args, inherited)
+    }
+
+    /// Validates the arguments of `role`; `inherited` is the process environment.
+    pub fn for_role(
+        role: Role,
+        args: RunArgs,
+        inherited: Vec<(String, String)>,
+    ) -> Result<Self, ConfigError> {
         let url = non_empty(args.url).ok_or(ConfigError::Missing {
             what: "AZP_URL",
             fix: "set it to the organization or collection URL",
@@ -96,7 +144,21 @@ impl RunSettings {
                 return Err(ConfigError::AgentScript(path));
             }
         }
-        let pat = Pat::read_file(&args.token_file)?;
+        let (mode, pat) = match role {
+            Role::Register => (Mode::Register, Some(Pat::read_file(&args.token_file)?)),
+            // A handed-over registration wins: the PAT file is then not even looked at, so
+            // the job's container needs no PAT.
+            Role::Run if handoff::is_present(&args.registration_dir) => (Mode::RunRegistered, None),
+            Role::Run => match Pat::read_file(&args.token_file) {
+                Ok(pat) => (Mode::RunSelfRegistering, Some(pat)),
+                Err(pat) => {
+                    return Err(ConfigError::NoRegistration {
+                        dir: args.registration_dir.clone(),
+                        pat,
+                    });
+                }
+            },
+        };
         let capabilities = parse_capabilities(args.capabilities.as_deref())?;
         let lookup = |name: &str| {
             inherited
@@ -131,9 +193,16 @@ impl RunSettings {
             expect_identity: args.expect_identity,
             // Without ECR there is nothing to push with, so a missing AWS identity is no failure.
             probe_credentials: ecr_configured,
-            buildkit_host: args.buildkit_host.clone(),
+            // The BuildKit sidecar starts after the register init container, so only `run`
+            // can check it.
+            buildkit_host: args
+                .buildkit_host
+                .clone()
+                .filter(|_| mode != Mode::Register),
             ado: AdoSettings {
-                url: Some(url.clone()),
+                // The Azure DevOps check needs the PAT; with a handed-over registration
+                // `register` has already made it (an unset URL skips the check).
+                url: (mode != Mode::RunRegistered).then(|| url.clone()),
                 pool: Some(pool.clone()),
                 pat_file: Some(args.token_file.clone()),
                 ca_bundle_file: args.ca_bundle.clone(),
@@ -154,7 +223,9 @@ impl RunSettings {
             agent_home: args.agent_home,
             work_dir,
             ca_bundle: args.ca_bundle,
+            mode,
             pat,
+            registration_dir: args.registration_dir,
             agent_env,
             termination_log: args.termination_log,
             grace_period: Duration::from_secs(args.grace_period),
@@ -211,6 +282,101 @@ pub fn parse_capabilities(json: Option<&str>) -> Result<BTreeMap<String, String>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::Parser as _;
+
+    /// A temp dir with an agent home, a PAT file and an empty registration directory.
+    struct Pod {
+        dir: tempfile::TempDir,
+    }
+
+    impl Pod {
+        fn new() -> Self {
+            let dir = tempfile::tempdir().unwrap();
+            std::fs::create_dir_all(dir.path().join("home")).unwrap();
+            std::fs::create_dir_all(dir.path().join("registration")).unwrap();
+            for script in ["config.sh", "run.sh"] {
+                std::fs::write(dir.path().join("home").join(script), "").unwrap();
+            }
+            std::fs::write(dir.path().join("token"), "s3cret\n").unwrap();
+            Self { dir }
+        }
+
+        fn path(&self, name: &str) -> String {
+            self.dir.path().join(name).display().to_string()
+        }
+
+        fn settings(&self, subcommand: &str) -> Result<RunSettings, ConfigError> {
+            let cli = crate::cli::Cli::try_parse_from([
+                "azp-agent",
+                subcommand,
+                "--url",
+                "https://dev.azure.com/contoso",
+                "--pool",
+                "eks",
+                "--agent-name",
+                "ci.linux-abcde",
+                "--agent-home",
+                &self.path("home"),
+                "--token-file",
+                &self.path("token"),
+                "--registration-dir",
+                &self.path("registration"),
+                "--buildkit-host",
+                "unix:///run/buildkit/buildkitd.sock",
+            ])
+            .unwrap();
+            let (role, args) = match cli.command {
+                crate::cli::Command::Run(args) => (Role::Run, args),
+                crate::cli::Command::Register(args) => (Role::Register, args),
+                other => panic!("unexpected {other:?}"),
+            };
+            RunSettings::for_role(role, *args, Vec::new())
+        }
+    }
+
+    #[test]
+    fn register_holds_the_pat_and_leaves_the_buildkit_check_to_run() {
+        let pod = Pod::new();
+        let settings = pod.settings("register").unwrap();
+        assert_eq!(settings.mode, Mode::Register);
+        assert_eq!(settings.pat.as_ref().map(Pat::expose), Some("s3cret"));
+        let preflight = settings.preflight.unwrap();
+        assert!(preflight.ado.url.is_some(), "register checks Azure DevOps");
+        assert_eq!(
+            preflight.buildkit_host, None,
+            "the sidecar starts after register"
+        );
+    }
+
+    #[test]
+    fn run_prefers_a_handed_over_registration_and_then_never_reads_the_pat() {
+        let pod = Pod::new();
+        // Nothing handed over: the single-container shape.
+        let alone = pod.settings("run").unwrap();
+        assert_eq!(alone.mode, Mode::RunSelfRegistering);
+        assert!(alone.pat.is_some());
+        assert!(alone.preflight.unwrap().buildkit_host.is_some());
+
+        std::fs::write(pod.dir.path().join("registration/.agent"), "{}").unwrap();
+        std::fs::remove_file(pod.dir.path().join("token")).unwrap();
+        let registered = pod.settings("run").unwrap();
+        assert_eq!(registered.mode, Mode::RunRegistered);
+        assert!(registered.pat.is_none());
+        let preflight = registered.preflight.unwrap();
+        assert_eq!(
+            preflight.ado.url, None,
+            "the Azure DevOps check needs the PAT"
+        );
+    }
+
+    #[test]
+    fn run_without_registration_or_pat_names_both() {
+        let pod = Pod::new();
+        std::fs::remove_file(pod.dir.path().join("token")).unwrap();
+        let err = pod.settings("run").unwrap_err().to_string();
+        assert!(err.contains(&pod.path("registration")), "{err}");
+        assert!(err.contains(&pod.path("token")), "{err}");
+    }
 
     #[test]
     fn capabilities_must_be_an_object_of_strings() {

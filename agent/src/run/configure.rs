@@ -11,6 +11,13 @@ impl Run<'_> {
     /// `config.sh --unattended --replace ...` with the PAT in `VSTS_AGENT_INPUT_TOKEN`.
     pub(super) async fn configure(&mut self) -> Result<(), Ending> {
         let settings = self.settings;
+        let Some(pat) = settings.pat.as_ref() else {
+            return Err(Ending::new(
+                run_exit::REGISTRATION_FAILED,
+                Outcome::RegistrationFailed,
+                "no PAT to register with",
+            ));
+        };
         let mut args: Vec<String> = vec![
             "--unattended".into(),
             "--url".into(),
@@ -38,8 +45,8 @@ impl Run<'_> {
             &settings.config_script(),
             &args,
             &settings.agent_home,
-            settings.agent_env.for_config(&settings.pat),
-            &settings.pat,
+            settings.agent_env.for_config(pat),
+            Some(pat),
             None,
         )
         .map_err(|err| {

@@ -26,7 +26,7 @@ impl Run<'_> {
                 &["--once".to_string()],
                 &settings.agent_home,
                 settings.agent_env.for_run(),
-                &settings.pat,
+                settings.pat.as_ref(),
                 Some(self.progress.clone()),
             ) {
                 Ok(process) => process,

@@ -1,5 +1,14 @@
-//! `azp-agent run`: preflight → ECR login → `config.sh` → `run.sh --once` → deregister →
-//! termination message. Deregistration happens on every path that may have registered.
+//! `azp-agent run` and `azp-agent register`, in one of three [`config::Mode`]s:
+//!
+//! * self-registering `run` (one container holds the PAT): preflight → ECR login →
+//!   `config.sh` → `run.sh --once` → deregister → termination message. Deregistration happens
+//!   on every path that may have registered.
+//! * `register` (the pod's init container, the only one with the PAT): preflight →
+//!   `config.sh` → hand the registration files over ([`handoff`]) → termination message; a
+//!   registration it cannot hand over is removed again.
+//! * `run` with a handed-over registration (the job's container, no PAT): preflight → ECR
+//!   login → take the registration → `run.sh --once` → termination message. It cannot
+//!   deregister; the operator removes the registration once the pod has finished.
 //!
 //! Exit codes are `azp_contract::run_exit`; the termination message is
 //! `azp_contract::TerminationMessage`.
@@ -9,10 +18,12 @@
 pub mod agent_env;
 pub mod config;
 mod configure;
+pub mod handoff;
 pub mod job_log;
 mod listen;
 mod prepare;
 pub mod process;
+mod register;
 pub mod registration;
 pub mod secret;
 pub mod signals;
@@ -24,7 +35,7 @@ use std::time::{Duration, Instant};
 use azp_contract::run_exit;
 use azp_contract::{Outcome, TerminationMessage};
 
-use self::config::RunSettings;
+use self::config::{Mode, RunSettings};
 use self::job_log::JobProgress;
 use self::signals::StopSignal;
 
@@ -144,6 +155,11 @@ impl<'a> Run<'a> {
     }
 
     async fn execute(mut self) -> RunResult {
+        match self.settings.mode {
+            Mode::Register => return self.register().await,
+            Mode::RunRegistered => return self.run_registered().await,
+            Mode::RunSelfRegistering => {}
+        }
         if let Some(ending) = self.preflight().await {
             return self.finish(ending);
         }

@@ -39,13 +39,13 @@ pub struct AgentProcess {
 
 impl AgentProcess {
     /// Starts `program args` in `cwd` with exactly `env`, in a new process group. Stdout lines
-    /// go to our stdout and to `progress`; stderr lines to our stderr; both with `pat` scrubbed.
+    /// go to our stdout and to `progress`; stderr lines to our stderr; both with `pat` (when this process holds one) scrubbed.
     pub fn spawn(
         program: &Path,
         args: &[String],
         cwd: &Path,
         env: Vec<(String, String)>,
-        pat: &Pat,
+        pat: Option<&Pat>,
         progress: Option<Arc<JobProgress>>,
     ) -> std::io::Result<Self> {
         let mut child = Command::new(program)
@@ -64,10 +64,10 @@ impl AgentProcess {
             .map(Pid::from_raw);
         let mut output = Vec::new();
         if let Some(stdout) = child.stdout.take() {
-            output.push(forward(stdout, pat.clone(), false, progress));
+            output.push(forward(stdout, pat.cloned(), false, progress));
         }
         if let Some(stderr) = child.stderr.take() {
-            output.push(forward(stderr, pat.clone(), true, None));
+            output.push(forward(stderr, pat.cloned(), true, None));
         }
         Ok(Self {
             child,
@@ -148,14 +148,17 @@ impl AgentProcess {
 
 fn forward(
     stream: impl AsyncRead + Unpin + Send + 'static,
-    pat: Pat,
+    pat: Option<Pat>,
     to_stderr: bool,
     progress: Option<Arc<JobProgress>>,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut lines = BufReader::new(stream).lines();
         while let Ok(Some(line)) = lines.next_line().await {
-            let line = pat.scrub(&line);
+            let line = match &pat {
+                Some(pat) => pat.scrub(&line),
+                None => line,
+            };
             if let Some(progress) = &progress {
                 progress.observe(&line);
             }

@@ -12,6 +12,7 @@ use azp_ado::{AdoClient, AdoClientConfig, AdoError, Auth, Secret};
 
 use super::config::RunSettings;
 use super::process::{AgentProcess, describe};
+use super::secret::Pat;
 
 /// The longest pause between deregistration attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
@@ -33,12 +34,15 @@ pub fn has_local_registration(agent_home: &Path) -> bool {
 /// Removes the registration: `config.sh remove` when `.agent` exists, otherwise a lookup by
 /// name and `DELETE` through the API. Returns a one-line reason after the last failed attempt.
 pub async fn deregister(settings: &RunSettings) -> Result<(), String> {
+    let Some(pat) = settings.pat.as_ref() else {
+        return Err("no PAT to deregister with".to_owned());
+    };
     let mut last_error = String::new();
     for attempt in 1..=settings.deregister_attempts {
         let result = if settings.agent_home.join(".agent").exists() {
-            remove_with_config_script(settings).await
+            remove_with_config_script(settings, pat).await
         } else {
-            delete_through_api(settings).await
+            delete_through_api(settings, pat).await
         };
         match result {
             Ok(()) => {
@@ -65,14 +69,14 @@ pub async fn deregister(settings: &RunSettings) -> Result<(), String> {
     ))
 }
 
-async fn remove_with_config_script(settings: &RunSettings) -> Result<(), String> {
+async fn remove_with_config_script(settings: &RunSettings, pat: &Pat) -> Result<(), String> {
     let args = ["remove", "--unattended", "--auth", "pat"].map(String::from);
     let process = AgentProcess::spawn(
         &settings.config_script(),
         &args,
         &settings.agent_home,
-        settings.agent_env.for_config(&settings.pat),
-        &settings.pat,
+        settings.agent_env.for_config(pat),
+        Some(pat),
         None,
     )
     .map_err(|err| format!("cannot start config.sh remove: {err}"))?;
@@ -87,9 +91,9 @@ async fn remove_with_config_script(settings: &RunSettings) -> Result<(), String>
     }
 }
 
-async fn delete_through_api(settings: &RunSettings) -> Result<(), String> {
+async fn delete_through_api(settings: &RunSettings, pat: &Pat) -> Result<(), String> {
     let url = reqwest::Url::parse(&settings.url).map_err(|err| format!("bad AZP_URL: {err}"))?;
-    let mut config = AdoClientConfig::new(url, Auth::Pat(Secret::new(settings.pat.expose())));
+    let mut config = AdoClientConfig::new(url, Auth::Pat(Secret::new(pat.expose())));
     config.allow_insecure_http = settings.allow_insecure_http;
     if let Some(ca) = &settings.ca_bundle {
         config.ca_bundle_pem =

@@ -70,6 +70,31 @@ pub struct Harness {
     pub agent_name: String,
 }
 
+/// One `azp-agent` process: which subcommand, where its termination message goes, and the
+/// environment it gets on top of the harness's.
+pub struct Process {
+    /// `run` or `register`.
+    pub subcommand: &'static str,
+    /// Its termination log.
+    pub termination_log: PathBuf,
+    /// Extra variables (the PAT file, the registration directory, another agent home).
+    pub env: Vec<(String, String)>,
+}
+
+impl Process {
+    /// The classic single process: `azp-agent run` with the PAT file.
+    pub fn run_alone(h: &Harness) -> Self {
+        Self {
+            subcommand: "run",
+            termination_log: h.termination_log(),
+            env: vec![(
+                "AZP_TOKEN_FILE".into(),
+                h.token_file().display().to_string(),
+            )],
+        }
+    }
+}
+
 /// What one `azp-agent run` did.
 pub struct RunOutput {
     /// Exit code (`None` when killed by a signal).
@@ -142,17 +167,39 @@ impl Harness {
         }
     }
 
-    fn agent_home(&self) -> PathBuf {
+    /// The agent home of `azp-agent run` (the stand-in's `config.sh`/`run.sh`).
+    pub fn agent_home(&self) -> PathBuf {
         self.dir.path().join("agent")
+    }
+
+    /// The PAT file (`dir/token`).
+    pub fn token_file(&self) -> PathBuf {
+        self.dir.path().join("token")
+    }
+
+    /// A second agent home with the same stand-in, as another container's image would have.
+    #[allow(
+        dead_code,
+        reason = "each test crate that includes the harness uses part of it"
+    )]
+    pub fn another_agent_home(&self, name: &str) -> PathBuf {
+        let home = self.dir.path().join(name);
+        std::fs::create_dir_all(home.join("_diag")).unwrap();
+        for script in ["config.sh", "run.sh"] {
+            std::fs::copy(self.agent_home().join(script), home.join(script)).unwrap();
+        }
+        home
     }
 
     fn termination_log(&self) -> PathBuf {
         self.dir.path().join("termination-log")
     }
 
-    fn command(&self, extra_args: &[&str], extra_env: &[(&str, &str)]) -> Command {
+    /// `azp-agent <process.subcommand>` with the harness's settings; the PAT file variable is
+    /// set only when `process.token_file` is.
+    fn command_as(&self, process: &Process, extra_args: &[&str]) -> Command {
         let mut cmd = Command::new(AGENT);
-        cmd.arg("run")
+        cmd.arg(process.subcommand)
             .args(["--allow-insecure-http", "--deregister-attempts", "3"])
             .args(extra_args)
             .env_clear()
@@ -162,11 +209,10 @@ impl Harness {
             .env("AZP_POOL", POOL)
             .env("AZP_AGENT_NAME", &self.agent_name)
             .env("AZP_AGENT_HOME", self.agent_home())
-            .env("AZP_TOKEN_FILE", self.dir.path().join("token"))
             .env("AZP_WORK", self.dir.path().join("work"))
             .env("AZP_CAPABILITIES", r#"{"buildkit":"true"}"#)
             .env("AZP_AGENTPOOL", OWNER)
-            .env("AZP_TERMINATION_LOG", self.termination_log())
+            .env("AZP_TERMINATION_LOG", &process.termination_log)
             .env("AGENT_ALLOW_RUNASROOT", "1")
             .env("AWS_EC2_METADATA_DISABLED", "true")
             // A secret of the pod that has nothing to do with the agent: must not reach it.
@@ -177,7 +223,7 @@ impl Harness {
             )
             .env("AZP_STANDIN_POLL_DELAY_MS", "50")
             .env("AZP_STANDIN_KEEPALIVE_MS", "500")
-            .envs(extra_env.iter().copied())
+            .envs(process.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -204,7 +250,42 @@ impl Harness {
         F: FnOnce(Pid) -> Fut,
         Fut: std::future::Future<Output = T>,
     {
-        let child = self.command(extra_args, extra_env).spawn().unwrap();
+        let process = Process::run_alone(self);
+        let mut command = self.command_as(&process, extra_args);
+        command.envs(extra_env.iter().copied());
+        self.run_process(&process, command, during).await
+    }
+
+    /// Runs one `azp-agent` process as `process` describes; `during` gets its pid.
+    #[allow(
+        dead_code,
+        reason = "each test crate that includes the harness uses part of it"
+    )]
+    pub async fn run_as<F, Fut, T>(
+        &self,
+        process: &Process,
+        extra_args: &[&str],
+        during: F,
+    ) -> (RunOutput, T)
+    where
+        F: FnOnce(Pid) -> Fut,
+        Fut: std::future::Future<Output = T>,
+    {
+        let command = self.command_as(process, extra_args);
+        self.run_process(process, command, during).await
+    }
+
+    async fn run_process<F, Fut, T>(
+        &self,
+        process: &Process,
+        mut command: Command,
+        during: F,
+    ) -> (RunOutput, T)
+    where
+        F: FnOnce(Pid) -> Fut,
+        Fut: std::future::Future<Output = T>,
+    {
+        let child = command.spawn().unwrap();
         let pid = Pid::from_raw(child.id().unwrap() as i32);
         let sampler = ProcSampler::start(pid);
         let mut waiting = tokio::spawn(child.wait_with_output());
@@ -226,7 +307,7 @@ impl Harness {
             }
         };
         let (cmdlines, run_environments) = sampler.stop();
-        let message = std::fs::read_to_string(self.termination_log())
+        let message = std::fs::read_to_string(&process.termination_log)
             .ok()
             .map(|json| TerminationMessage::from_json(&json).unwrap());
         let out = RunOutput {
@@ -356,14 +437,19 @@ impl Harness {
             .unwrap()
     }
 
-    /// The PAT appears nowhere it must not: argv of every process, our output, run.sh's env.
-    pub fn assert_pat_hidden(&self, out: &RunOutput) {
+    /// The PAT appears in no command line of the process tree and not in its output.
+    pub fn assert_pat_hidden_in_output(&self, out: &RunOutput) {
         assert!(!out.cmdlines.is_empty(), "the sampler saw no process");
         for line in &out.cmdlines {
             assert!(!line.contains(&self.pat), "PAT in a command line: {line}");
         }
         assert!(!out.stdout.contains(&self.pat), "PAT on stdout");
         assert!(!out.stderr.contains(&self.pat), "PAT on stderr");
+    }
+
+    /// The PAT appears nowhere it must not: argv of every process, our output, run.sh's env.
+    pub fn assert_pat_hidden(&self, out: &RunOutput) {
+        self.assert_pat_hidden_in_output(out);
         for env in &out.run_environments {
             assert!(!env.contains(&self.pat), "PAT in run.sh's environment");
         }

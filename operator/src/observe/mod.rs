@@ -6,13 +6,16 @@
 use std::time::SystemTime;
 
 use azp_ado::{Agent, AgentStatus, JobRequest};
-use azp_contract::{AgentPoolRef, TerminationMessage, labels, naming};
+use azp_contract::{AgentPoolRef, labels, naming};
 use chrono::{DateTime, Utc};
 use k8s_openapi::api::core::v1::Pod;
 use kube::ResourceExt;
 
 use crate::plan::{AgentView, JobView, PodPhase, PodView};
-use crate::render::AGENT_CONTAINER;
+
+mod outcome;
+
+pub use outcome::{PodOutcome, outcome_init_statuses, pod_outcome};
 
 fn system_time(time: Option<DateTime<Utc>>) -> Option<SystemTime> {
     time.map(SystemTime::from)
@@ -103,55 +106,6 @@ pub fn pod_view(pod: &Pod) -> Option<PodView> {
         deleting: pod.metadata.deletion_timestamp.is_some(),
         name,
     })
-}
-
-/// What a finished pod reports: its termination message when the agent wrote one.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PodOutcome {
-    /// The agent's termination message.
-    Reported(TerminationMessage),
-    /// The agent container ended without a readable message (OOM kill, eviction, crash).
-    Unreported {
-        /// `reason` of the terminated state or the pod, e.g. `OOMKilled`, `Evicted`.
-        reason: String,
-    },
-}
-
-impl PodOutcome {
-    /// Whether the job counts as succeeded in the status counters.
-    pub fn succeeded(&self) -> bool {
-        matches!(self, Self::Reported(message) if message.outcome == azp_contract::Outcome::Succeeded)
-    }
-
-    /// Whether the pod ran (or tried to run) a job at all: a pod that exits without a job
-    /// (scale-down, idle) is counted neither as success nor as failure.
-    pub fn ran_job(&self) -> bool {
-        match self {
-            Self::Reported(message) => message.outcome != azp_contract::Outcome::NoJob,
-            Self::Unreported { .. } => true,
-        }
-    }
-}
-
-/// Reads the outcome of a finished pod from the agent container's terminated state.
-pub fn pod_outcome(pod: &Pod) -> PodOutcome {
-    let status = pod.status.as_ref();
-    let terminated = status
-        .and_then(|s| s.container_statuses.as_ref())
-        .and_then(|statuses| statuses.iter().find(|c| c.name == AGENT_CONTAINER))
-        .and_then(|c| c.state.as_ref())
-        .and_then(|state| state.terminated.as_ref());
-    if let Some(message) = terminated
-        .and_then(|t| t.message.as_deref())
-        .and_then(|json| TerminationMessage::from_json(json).ok())
-    {
-        return PodOutcome::Reported(message);
-    }
-    let reason = terminated
-        .and_then(|t| t.reason.clone())
-        .or_else(|| status.and_then(|s| s.reason.clone()))
-        .unwrap_or_else(|| "Unknown".into());
-    PodOutcome::Unreported { reason }
 }
 
 #[cfg(test)]

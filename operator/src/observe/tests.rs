@@ -1,3 +1,4 @@
+use azp_contract::TerminationMessage;
 use serde_json::json;
 
 use super::*;
@@ -108,4 +109,83 @@ fn outcome_comes_from_the_agent_termination_message() {
         }
     );
     assert!(!pod_outcome(&oom).succeeded());
+}
+
+fn message(outcome: azp_contract::Outcome, agent_id: Option<i64>) -> TerminationMessage {
+    TerminationMessage {
+        agent_id,
+        agent_name: "ci.linux-abcde".into(),
+        request_id: None,
+        outcome,
+        exit_reason: "preflight failed: azure-devops: unreachable".into(),
+        durations_ms: Default::default(),
+    }
+}
+
+/// A pod whose `register` init container ended with `exit_code` and `message`, and whose
+/// `agent` container never started.
+fn register_ended(exit_code: i32, message: Option<String>) -> Pod {
+    pod(
+        json!({"metadata": {"name": "p"}, "status": {"phase": "Failed",
+        "initContainerStatuses": [{"name": "register", "image": "i", "imageID": "", "ready": false, "restartCount": 0,
+            "state": {"terminated": {"exitCode": exit_code, "reason": "Error", "message": message}}},
+            {"name": "buildkitd", "image": "b", "imageID": "", "ready": false, "restartCount": 0,
+            "state": {"waiting": {"reason": "PodInitializing"}}}],
+        "containerStatuses": [{"name": "agent", "image": "i", "imageID": "", "ready": false, "restartCount": 0,
+            "state": {"waiting": {"reason": "PodInitializing"}}}]}}),
+    )
+}
+
+#[test]
+fn a_failed_register_init_container_reports_why_the_agent_never_ran() {
+    for outcome in [
+        azp_contract::Outcome::PreflightFailed,
+        azp_contract::Outcome::RegistrationFailed,
+    ] {
+        let sent = message(outcome, Some(42));
+        let read = pod_outcome(&register_ended(11, Some(sent.to_json())));
+        assert_eq!(read, PodOutcome::Reported(sent));
+        assert!(!read.succeeded());
+    }
+    // Killed before it could write anything: its terminated reason.
+    assert_eq!(
+        pod_outcome(&register_ended(137, None)),
+        PodOutcome::Unreported {
+            reason: "Error".into()
+        }
+    );
+}
+
+#[test]
+fn the_agent_container_speaks_for_the_pod_once_it_ran() {
+    let registered = message(azp_contract::Outcome::NoJob, Some(42));
+    let mut pod = register_ended(0, Some(registered.to_json()));
+    // register succeeded, the agent never ran (the pod was deleted meanwhile): register's
+    // "registered" message is not a job outcome.
+    assert!(matches!(pod_outcome(&pod), PodOutcome::Unreported { .. }));
+
+    let job = message(azp_contract::Outcome::Succeeded, Some(42));
+    let status = pod.status.as_mut().unwrap();
+    status.container_statuses = Some(vec![
+        serde_json::from_value(
+            json!({"name": "agent", "image": "i", "imageID": "", "ready": false,
+            "restartCount": 0, "state": {"terminated": {"exitCode": 0, "message": job.to_json()}}}),
+        )
+        .unwrap(),
+    ]);
+    assert_eq!(pod_outcome(&pod), PodOutcome::Reported(job));
+}
+
+#[test]
+fn caches_keep_the_register_state_the_outcome_needs() {
+    let sent = message(azp_contract::Outcome::RegistrationFailed, None);
+    let full = register_ended(12, Some(sent.to_json()));
+    let mut slim = full.clone();
+    let status = slim.status.as_mut().unwrap();
+    status.init_container_statuses = outcome_init_statuses(status.init_container_statuses.take());
+    status.container_statuses = None;
+    let kept = status.init_container_statuses.as_ref().unwrap();
+    assert_eq!(kept.len(), 1, "only the register container is kept");
+    assert_eq!(pod_outcome(&slim), pod_outcome(&full));
+    assert_eq!(outcome_init_statuses(None), None);
 }

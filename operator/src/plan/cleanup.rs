@@ -1,10 +1,17 @@
 //! Rules 5 and 6: the operator owns cleanup, and scale-to-zero needs no manual placeholder.
 //!
-//! Rule 5: a registration of this AgentPool (proved by its ownership capability) that is
-//! offline, holds no job and has no live pod is removed — but never the placeholder, and
-//! never a registration younger than the grace period, whose pod may simply not be in the
-//! informer cache yet. Orphaned offline agents are the most common KEDA complaint
+//! Rule 5: a registration of this AgentPool (proved by its ownership capability) that holds
+//! no job and has no live pod is removed — but never the placeholder, and never a
+//! registration younger than the grace period, whose pod may simply not be in the informer
+//! cache yet. Orphaned offline agents are the most common KEDA complaint
 //! (kedacore/keda#3335, #3648).
+//!
+//! The agent container has no PAT and cannot deregister itself, so removing the registration
+//! of a finished pod is the normal path, not a repair: it happens as soon as the pod is seen
+//! finished, even while Azure DevOps still shows the agent online (a killed agent's session
+//! lingers until it times out), and the finished pod is kept until its registration is gone
+//! from the agent list. The pod is what ties the registration to "finished"; deleting it
+//! first would leave the registration to the slower grace-period rule.
 //!
 //! Rule 6: Azure DevOps fails a queued job at once when no registered agent, even an offline
 //! one, matches its demands; one offline placeholder per AgentPool keeps jobs waiting at zero
@@ -25,9 +32,20 @@ pub(crate) fn plan_cleanup(
     plan: &mut Plan,
 ) {
     for pod in index.pods_of(&pool.key) {
-        if pod.phase.is_finished() && !pod.deleting && pod.outcome_recorded {
-            plan.delete_pods
-                .push((pod.name.clone(), DeleteReason::Finished));
+        if !(pod.phase.is_finished() && !pod.deleting && pod.outcome_recorded) {
+            continue;
+        }
+        match index
+            .agent_named(&pod.agent_name)
+            .filter(|agent| agent.owner.as_ref() == Some(&pool.key))
+        {
+            Some(agent) => plan.explanations.push(format!(
+                "keep finished pod {} until its registration {} is removed",
+                pod.name, agent.id
+            )),
+            None => plan
+                .delete_pods
+                .push((pod.name.clone(), DeleteReason::Finished)),
         }
     }
 
@@ -37,12 +55,17 @@ pub(crate) fn plan_cleanup(
             placeholders.push(agent.id);
             continue;
         }
-        if agent.online || index.is_busy(&agent.name) {
+        if index.is_busy(&agent.name) {
             continue;
         }
         let reason = match index.pod_of_agent(&agent.name) {
             Some(pod) if pod.is_live() => continue,
+            // Every container of the pod has exited (restartPolicy Never): the agent process
+            // is gone, whatever status Azure DevOps still shows.
             Some(pod) if pod.phase.is_finished() => RemoveReason::PodFinished,
+            // No pod to prove the process gone: an online agent may be one whose pod is not
+            // in the cache yet, or that runs elsewhere.
+            _ if agent.online => continue,
             _ => {
                 let age = now.duration_since(agent.created).unwrap_or_default();
                 if age < settings.registration_grace {
@@ -53,12 +76,12 @@ pub(crate) fn plan_cleanup(
         };
         plan.remove_registrations.push((agent.id, reason));
         plan.explanations.push(format!(
-            "remove registration {} ({}): offline, {}",
+            "remove registration {} ({}): {}",
             agent.id,
             agent.name,
             match reason {
                 RemoveReason::PodFinished => "pod finished",
-                _ => "pod gone",
+                _ => "offline, pod gone",
             }
         ));
     }

@@ -17,7 +17,8 @@
 //! deletes the pod only if the agent is still unassigned.
 //!
 //! Finished pods (Succeeded/Failed) are deleted only once the controller has recorded their
-//! termination message and marked them ([`PodView::outcome_recorded`]), so no outcome is lost.
+//! termination message and marked them ([`PodView::outcome_recorded`]), so no outcome is lost,
+//! and once their registration is gone from the agent list (see [`cleanup`]), so none is left.
 
 pub mod attribute;
 pub mod capacity;
@@ -162,7 +163,7 @@ impl PodPhase {
 }
 
 /// One agent pod.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct PodView {
     /// Pod name.
     pub name: PodName,
@@ -215,7 +216,7 @@ impl Default for PlannerSettings {
 pub enum DeleteReason {
     /// Its agent was disabled for scale-down and is still unassigned.
     ScaleDown,
-    /// It finished and its outcome is recorded.
+    /// It finished, its outcome is recorded, and its registration is gone from the agent list.
     Finished,
     /// Its AgentPool is being deleted and it runs no job.
     PoolDeleting,
@@ -232,7 +233,7 @@ pub enum DeleteReason {
 pub enum RemoveReason {
     /// Offline and its pod no longer exists.
     PodGone,
-    /// Offline and its pod has finished.
+    /// Its pod has finished (online or not: the agent process is gone with the pod).
     PodFinished,
     /// Its AgentPool is being deleted (placeholder included).
     PoolDeleting,

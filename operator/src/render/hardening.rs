@@ -7,6 +7,9 @@
 //! agent container's security context, the BuildKit sidecar's security context, the pod
 //! security context's `runAsNonRoot`/`seccompProfile`, host namespaces off, the contract's
 //! environment variables and the PAT volume. Silently weakening them would defeat the point.
+//! Only the `register` init container may mount the PAT volume or name the PAT file: a
+//! template that adds either to another container (where the job's steps could read it)
+//! has it removed.
 
 use k8s_openapi::api::core::v1::{
     Capabilities, Container, Pod, PodSecurityContext, SeccompProfile, SecurityContext,
@@ -36,12 +39,18 @@ pub(crate) fn pod_security_context() -> PodSecurityContext {
     }
 }
 
-/// The agent container: non-root, read-only root filesystem, no privilege escalation, all
+/// The `register` and `agent` containers: non-root, no privilege escalation, all
 /// capabilities dropped, RuntimeDefault seccomp.
+///
+/// The root filesystem stays writable, on purpose: Microsoft's agent writes its registration
+/// (`.agent`, `.credentials*`) and `_diag` logs into its own install directory in the image,
+/// and job steps write to `$HOME` and tool caches. With `readOnlyRootFilesystem: true`,
+/// `config.sh` fails with EROFS on a real node. The writes land in the container's own
+/// layer, which dies with the one-job pod.
 pub(crate) fn agent_security_context() -> SecurityContext {
     SecurityContext {
         run_as_non_root: Some(true),
-        read_only_root_filesystem: Some(true),
+        read_only_root_filesystem: Some(false),
         allow_privilege_escalation: Some(false),
         privileged: Some(false),
         capabilities: Some(Capabilities {
@@ -118,6 +127,14 @@ pub(crate) fn enforce(mut merged: Pod, generated: &Pod, _pool: &AgentPool) -> Po
             enforce_container(container, original);
         }
     }
+    for container in spec
+        .containers
+        .iter_mut()
+        .chain(spec.init_containers.iter_mut().flatten())
+        .filter(|c| c.name != super::REGISTER_CONTAINER)
+    {
+        keep_pat_out(container);
+    }
     // The PAT volume always points at the referenced Secret.
     for volume in spec.volumes.iter_mut().flatten() {
         if let Some(original) = reference
@@ -130,6 +147,17 @@ pub(crate) fn enforce(mut merged: Pod, generated: &Pod, _pool: &AgentPool) -> Po
         }
     }
     merged
+}
+
+/// Removes the PAT volume's mounts and the PAT file variable from a container that must not
+/// read the PAT.
+fn keep_pat_out(container: &mut Container) {
+    if let Some(mounts) = container.volume_mounts.as_mut() {
+        mounts.retain(|m| m.name != super::PAT_VOLUME);
+    }
+    if let Some(env) = container.env.as_mut() {
+        env.retain(|var| var.name != azp_contract::env::PAT_FILE);
+    }
 }
 
 /// Operator-rendered containers keep their image-independent contract: security context,

@@ -1,9 +1,14 @@
 //! Pure rendering of one agent pod from an `AgentPool` and a pod name.
 //!
-//! The pod follows DESIGN.md "The pod": an `agent` container, an optional rootless BuildKit
-//! native sidecar, `restartPolicy: Never`, an owner reference to the AgentPool, the contract's
-//! labels and annotations, and the PAT as a mounted Secret file (never an environment
-//! variable). The user's `spec.template` is merged on top, after which the hardening is
+//! The pod follows DESIGN.md "The pod": a `register` init container, an optional rootless
+//! BuildKit native sidecar, an `agent` container, `restartPolicy: Never`, an owner reference
+//! to the AgentPool, and the contract's labels and annotations.
+//!
+//! Only `register` mounts the PAT Secret (as a file, never an environment variable): it runs
+//! `azp-agent register`, which registers the agent and hands the registration files over to
+//! the `agent` container through the `registration` emptyDir. The `agent` container, where
+//! the job's steps run, has neither the PAT volume nor its path; the operator removes the
+//! registration once the pod has finished. The user's `spec.template` is merged on top, after which the hardening is
 //! applied again (see [`merge`]): a template may add to the pod but cannot silently remove
 //! the security settings or the operator's bookkeeping.
 
@@ -24,9 +29,12 @@ use crate::crd::AgentPool;
 
 /// Name of the agent container.
 pub const AGENT_CONTAINER: &str = "agent";
+/// Name of the init container that registers the agent with the PAT.
+pub const REGISTER_CONTAINER: &str = "register";
 /// Name of the BuildKit native sidecar.
 pub const BUILDKIT_CONTAINER: &str = "buildkitd";
 const PAT_VOLUME: &str = "azp-pat";
+const REGISTRATION_VOLUME: &str = "registration";
 const CA_VOLUME: &str = "azp-ca";
 const WORK_VOLUME: &str = "work";
 const TMP_VOLUME: &str = "tmp";
@@ -96,22 +104,43 @@ pub fn render_pod(pool: &AgentPool, pod_name: &str) -> Result<Pod, RenderError> 
             }),
             ..Volume::default()
         },
+        empty_dir(REGISTRATION_VOLUME),
         empty_dir(WORK_VOLUME),
         empty_dir(TMP_VOLUME),
         empty_dir(DOCKER_CONFIG_VOLUME),
     ];
+    // Both containers see the registration hand-over, the work directory (config.sh records
+    // its path in `.agent`) and a writable /tmp; only `register` sees the PAT.
     let mut mounts = vec![
-        mount(PAT_VOLUME, paths::PAT_DIR, true),
+        mount(REGISTRATION_VOLUME, paths::REGISTRATION_DIR, false),
         mount(WORK_VOLUME, &pool.spec.agent.work_dir, false),
         mount(TMP_VOLUME, "/tmp", false),
-        mount(DOCKER_CONFIG_VOLUME, paths::DOCKER_CONFIG_DIR, false),
     ];
     if let Some(ca) = &pool.spec.ca_bundle {
         volumes.push(ca_volume(ca));
         mounts.push(mount(CA_VOLUME, paths::CA_BUNDLE_DIR, true));
     }
+    let mut register_mounts = mounts.clone();
+    register_mounts.push(mount(PAT_VOLUME, paths::PAT_DIR, true));
+    mounts.push(mount(DOCKER_CONFIG_VOLUME, paths::DOCKER_CONFIG_DIR, false));
+    let env = agent_env(pool, &namespace, &agent_name);
+    let mut register_env = env.clone();
+    register_env.push(value(env::PAT_FILE, paths::PAT_FILE));
 
-    let mut init_containers = Vec::new();
+    // `register` runs first: the sidecar starts only after it, so a failed registration
+    // costs no BuildKit start-up (both orders work with the kubelet's sequential init).
+    let mut init_containers = vec![Container {
+        name: REGISTER_CONTAINER.into(),
+        image: Some(pool.spec.agent.image.clone()),
+        args: Some(vec!["register".into()]),
+        env: Some(register_env),
+        resources: pool.spec.agent.resources.clone(),
+        volume_mounts: Some(register_mounts),
+        termination_message_path: Some(paths::TERMINATION_LOG.into()),
+        termination_message_policy: Some("File".into()),
+        security_context: Some(hardening::agent_security_context()),
+        ..Container::default()
+    }];
     if pool.spec.buildkit.enabled {
         volumes.push(empty_dir(BUILDKIT_SOCKET_VOLUME));
         volumes.push(empty_dir(BUILDKIT_STATE_VOLUME));
@@ -127,7 +156,7 @@ pub fn render_pod(pool: &AgentPool, pod_name: &str) -> Result<Pod, RenderError> 
         name: AGENT_CONTAINER.into(),
         image: Some(pool.spec.agent.image.clone()),
         args: Some(vec!["run".into()]),
-        env: Some(agent_env(pool, &namespace, &agent_name)),
+        env: Some(env),
         resources: pool.spec.agent.resources.clone(),
         volume_mounts: Some(mounts),
         // azp-agent writes here by default; AZP_TERMINATION_LOG is left unset so a runtime
@@ -151,7 +180,7 @@ pub fn render_pod(pool: &AgentPool, pod_name: &str) -> Result<Pod, RenderError> 
             restart_policy: Some("Never".into()),
             automount_service_account_token: Some(false),
             enable_service_links: Some(false),
-            init_containers: (!init_containers.is_empty()).then_some(init_containers),
+            init_containers: Some(init_containers),
             containers: vec![agent],
             volumes: Some(volumes),
             security_context: Some(hardening::pod_security_context()),
@@ -208,7 +237,7 @@ fn agent_env(pool: &AgentPool, namespace: &str, agent_name: &str) -> Vec<EnvVar>
         value(env::ORGANIZATION_URL, &spec.organization),
         value(env::POOL, &spec.pool),
         value(env::AGENT_NAME, agent_name),
-        value(env::PAT_FILE, paths::PAT_FILE),
+        value(env::REGISTRATION_DIR, paths::REGISTRATION_DIR),
         value(env::WORK_DIR, &spec.agent.work_dir),
         value(env::AGENT_HOME, paths::AGENT_HOME),
         value(env::CAPABILITIES, &capabilities),

@@ -60,8 +60,41 @@ fn pod_carries_labels_annotations_and_owner() {
     );
 }
 
+fn register(pod: &Pod) -> &Container {
+    let spec = pod.spec.as_ref().unwrap();
+    spec.init_containers
+        .iter()
+        .flatten()
+        .find(|c| c.name == REGISTER_CONTAINER)
+        .unwrap()
+}
+
+fn mounts_volume(container: &Container, volume: &str) -> bool {
+    container
+        .volume_mounts
+        .iter()
+        .flatten()
+        .any(|m| m.name == volume)
+}
+
+/// Every variable whose value points at the PAT file or its directory.
+fn pat_path_vars(container: &Container) -> Vec<&str> {
+    container
+        .env
+        .iter()
+        .flatten()
+        .filter(|v| {
+            v.name == env::PAT_FILE
+                || v.value
+                    .as_deref()
+                    .is_some_and(|value| value.starts_with(paths::PAT_DIR))
+        })
+        .map(|v| v.name.as_str())
+        .collect()
+}
+
 #[test]
-fn pat_is_a_secret_file_never_an_environment_value() {
+fn only_the_register_init_container_reads_the_pat_and_only_as_a_file() {
     let pod = render_pod(&pool(json!({})), "linux-abcde").unwrap();
     let spec = pod.spec.as_ref().unwrap();
     let volume = spec
@@ -74,9 +107,11 @@ fn pat_is_a_secret_file_never_an_environment_value() {
     assert_eq!(secret.secret_name.as_deref(), Some("azp-pat"));
     let item = &secret.items.as_ref().unwrap()[0];
     assert_eq!((item.key.as_str(), item.path.as_str()), ("pat", "token"));
-    let agent = agent(&pod);
-    assert_eq!(env_value(agent, env::PAT_FILE), Some(paths::PAT_FILE));
-    let mount = agent
+
+    let register = register(&pod);
+    assert_eq!(register.args, Some(vec!["register".to_owned()]));
+    assert_eq!(env_value(register, env::PAT_FILE), Some(paths::PAT_FILE));
+    let mount = register
         .volume_mounts
         .iter()
         .flatten()
@@ -86,6 +121,26 @@ fn pat_is_a_secret_file_never_an_environment_value() {
         (mount.mount_path.as_str(), mount.read_only),
         (paths::PAT_DIR, Some(true))
     );
+
+    // The job runs in `agent` (and tools in the sidecar): no PAT volume, no path to it.
+    let others = spec
+        .containers
+        .iter()
+        .chain(spec.init_containers.iter().flatten())
+        .filter(|c| c.name != REGISTER_CONTAINER);
+    for container in others {
+        assert!(
+            !mounts_volume(container, &volume.name),
+            "{} mounts the PAT",
+            container.name
+        );
+        assert!(
+            pat_path_vars(container).is_empty(),
+            "{} names the PAT file",
+            container.name
+        );
+    }
+    assert_eq!(agent(&pod).args, Some(vec!["run".to_owned()]));
     let json = serde_json::to_string(&pod).unwrap();
     assert!(
         !json.contains("secretKeyRef"),
@@ -94,11 +149,93 @@ fn pat_is_a_secret_file_never_an_environment_value() {
 }
 
 #[test]
+fn register_runs_first_and_hands_over_through_a_shared_directory() {
+    let pod = render_pod(&pool(json!({})), "linux-abcde").unwrap();
+    let spec = pod.spec.as_ref().unwrap();
+    let order: Vec<_> = spec
+        .init_containers
+        .iter()
+        .flatten()
+        .map(|c| (c.name.as_str(), c.restart_policy.as_deref()))
+        .collect();
+    assert_eq!(
+        order,
+        [
+            (REGISTER_CONTAINER, None),
+            (BUILDKIT_CONTAINER, Some("Always"))
+        ]
+    );
+    let register = register(&pod);
+    let agent = agent(&pod);
+    for container in [register, agent] {
+        let mount = container
+            .volume_mounts
+            .iter()
+            .flatten()
+            .find(|m| m.mount_path == paths::REGISTRATION_DIR)
+            .unwrap_or_else(|| panic!("{} lacks the registration mount", container.name));
+        let volume = spec
+            .volumes
+            .iter()
+            .flatten()
+            .find(|v| v.name == mount.name)
+            .unwrap();
+        assert!(volume.empty_dir.is_some());
+        assert_eq!(
+            env_value(container, env::REGISTRATION_DIR),
+            Some(paths::REGISTRATION_DIR)
+        );
+        // Same identity and capabilities, so the registration carries the agent's
+        // capabilities and ownership proof from the start.
+        assert_eq!(
+            env_value(container, env::AGENT_NAME),
+            Some("ci.linux-abcde")
+        );
+        assert_eq!(
+            env_value(container, env::AGENT_POOL_OWNER),
+            Some("ci/linux")
+        );
+        assert_eq!(
+            container.security_context,
+            Some(hardening::agent_security_context())
+        );
+        assert_eq!(
+            container.termination_message_path.as_deref(),
+            Some(paths::TERMINATION_LOG)
+        );
+    }
+    assert_eq!(register.image, agent.image);
+}
+
+#[test]
+fn a_template_cannot_give_the_agent_container_the_pat() {
+    let template = json!({"template": {"spec": {
+        "containers": [{
+            "name": "agent",
+            "env": [{"name": "AZP_TOKEN_FILE", "value": "/var/run/secrets/azp/token"}],
+            "volumeMounts": [{"name": "azp-pat", "mountPath": "/var/run/secrets/azp"}]
+        }, {
+            "name": "helper",
+            "image": "busybox",
+            "volumeMounts": [{"name": "azp-pat", "mountPath": "/pat"}]
+        }]
+    }}});
+    let pod = render_pod(&pool(template), "linux-abcde").unwrap();
+    let spec = pod.spec.as_ref().unwrap();
+    for container in &spec.containers {
+        assert!(!mounts_volume(container, "azp-pat"), "{}", container.name);
+        assert!(pat_path_vars(container).is_empty(), "{}", container.name);
+    }
+    assert!(mounts_volume(register(&pod), "azp-pat"));
+}
+
+#[test]
 fn agent_container_is_hardened() {
     let pod = render_pod(&pool(json!({})), "linux-abcde").unwrap();
     let security = agent(&pod).security_context.as_ref().unwrap();
     assert_eq!(security.run_as_non_root, Some(true));
-    assert_eq!(security.read_only_root_filesystem, Some(true));
+    // The official agent writes its registration into its install directory (hardening.rs).
+    assert_eq!(security.read_only_root_filesystem, Some(false));
     assert_eq!(security.allow_privilege_escalation, Some(false));
     assert_eq!(
         security.capabilities.as_ref().unwrap().drop,
@@ -114,7 +251,12 @@ fn agent_container_is_hardened() {
 fn buildkit_is_a_rootless_native_sidecar_with_only_its_own_relaxations() {
     let pod = render_pod(&pool(json!({})), "linux-abcde").unwrap();
     let spec = pod.spec.as_ref().unwrap();
-    let sidecar = &spec.init_containers.as_ref().unwrap()[0];
+    let sidecar = spec
+        .init_containers
+        .iter()
+        .flatten()
+        .find(|c| c.name == BUILDKIT_CONTAINER)
+        .unwrap();
     assert_eq!(sidecar.restart_policy.as_deref(), Some("Always"));
     assert!(sidecar.image.as_deref().unwrap().ends_with("-rootless"));
     let security = sidecar.security_context.as_ref().unwrap();
@@ -141,7 +283,15 @@ fn buildkit_is_a_rootless_native_sidecar_with_only_its_own_relaxations() {
     );
 
     let without = render_pod(&pool(json!({"buildkit": {"enabled": false}})), "p-1").unwrap();
-    assert!(without.spec.unwrap().init_containers.is_none());
+    let inits: Vec<_> = without
+        .spec
+        .unwrap()
+        .init_containers
+        .into_iter()
+        .flatten()
+        .map(|c| c.name)
+        .collect();
+    assert_eq!(inits, [REGISTER_CONTAINER]);
 }
 
 #[test]

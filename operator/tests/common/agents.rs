@@ -41,8 +41,8 @@ fn binaries() -> &'static (PathBuf, PathBuf) {
     })
 }
 
-/// A kubelet whose `agent` containers run the real azp-agent with the stand-in as the
-/// official agent, installed into `<agents_dir>/<pod name>`: one agent home per pod, as in a
+/// A kubelet whose `register` and `agent` containers run the real azp-agent (`register`,
+/// then `run`) with the stand-in as the official agent, installed into `<agents_dir>/<pod name>`: one agent home per pod, as in a
 /// real container image (the agent writes `.agent` and `.credentials` into its home, so pods
 /// sharing one would race each other's configuration).
 pub fn kubelet(h: &Harness, agents_dir: &Path) -> KubeletHandle {
@@ -52,9 +52,11 @@ pub fn kubelet(h: &Harness, agents_dir: &Path) -> KubeletHandle {
         .unwrap()
         .with_termination_log_env("AZP_TERMINATION_LOG")
         .with_command_override(Arc::new(move |pod, container| {
-            if container.name != "agent" {
-                return None;
-            }
+            let subcommand = match container.name.as_str() {
+                "register" => "register",
+                "agent" => "run",
+                _ => return None,
+            };
             let home = agents_dir.join(pod.metadata.name.as_deref().unwrap_or("unnamed"));
             if !home.join("config.sh").exists() {
                 let status = std::process::Command::new(&standin)
@@ -67,7 +69,7 @@ pub fn kubelet(h: &Harness, agents_dir: &Path) -> KubeletHandle {
             Some(ContainerCommand {
                 program: agent.clone().into(),
                 args: vec![
-                    "run".into(),
+                    subcommand.into(),
                     "--skip-preflight".into(),
                     "--allow-insecure-http".into(),
                     "--grace-period".into(),

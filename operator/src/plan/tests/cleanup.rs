@@ -186,3 +186,75 @@ fn deleting_pool_with_nothing_left_may_drop_its_finalizer() {
     assert!(plan.deletion_complete);
     assert!(plan.remove_registrations.is_empty() && plan.delete_pods.is_empty());
 }
+
+#[test]
+fn a_finished_pod_stays_until_its_registration_is_gone() {
+    let done = || pod("p-a", "p").phase(PodPhase::Succeeded).recorded();
+    // Plan 1: the registration is still listed, so it is removed and the pod is kept.
+    let first = one_pool(
+        vec![
+            placeholder(1, "p"),
+            agent(10, "p", "p-a").offline().registered_at(at(100)),
+        ],
+        vec![done()],
+        at(101),
+    );
+    assert_eq!(
+        first.remove_registrations,
+        [(10, RemoveReason::PodFinished)]
+    );
+    assert!(first.delete_pods.is_empty(), "{:?}", first.delete_pods);
+    // Plan 2: the registration is gone from the agent list, so the pod goes.
+    let second = one_pool(vec![placeholder(1, "p")], vec![done()], at(102));
+    assert!(second.remove_registrations.is_empty());
+    assert_eq!(
+        second.delete_pods,
+        [("p-a".to_owned(), DeleteReason::Finished)]
+    );
+}
+
+#[test]
+fn an_agent_still_online_after_its_pod_finished_is_removed() {
+    // The agent process was killed with its pod; Azure DevOps keeps showing it online until
+    // the session times out. The agent container has no PAT, so nobody else removes it.
+    let plan = one_pool(
+        vec![
+            placeholder(1, "p"),
+            agent(10, "p", "p-a").registered_at(at(100)),
+        ],
+        vec![pod("p-a", "p").phase(PodPhase::Failed).recorded()],
+        at(101),
+    );
+    assert_eq!(plan.remove_registrations, [(10, RemoveReason::PodFinished)]);
+    assert!(plan.delete_pods.is_empty());
+}
+
+#[test]
+fn a_finished_pod_whose_agent_still_holds_a_job_keeps_both() {
+    // Azure DevOps has not released the job yet, and a busy agent is never removed (rule
+    // 5); the pod stays as the proof that the registration is stale until it is released.
+    let plan = one_pool(
+        vec![placeholder(1, "p"), agent(10, "p", "p-a").busy(7)],
+        vec![pod("p-a", "p").phase(PodPhase::Failed).recorded()],
+        at(101),
+    );
+    assert!(plan.remove_registrations.is_empty());
+    assert!(plan.delete_pods.is_empty());
+}
+
+#[test]
+fn a_same_named_registration_of_another_owner_does_not_hold_the_pod() {
+    let plan = one_pool(
+        vec![
+            placeholder(1, "p"),
+            agent(10, "p", "p-a").offline().unowned(),
+        ],
+        vec![pod("p-a", "p").phase(PodPhase::Succeeded).recorded()],
+        at(101),
+    );
+    assert!(plan.remove_registrations.is_empty());
+    assert_eq!(
+        plan.delete_pods,
+        [("p-a".to_owned(), DeleteReason::Finished)]
+    );
+}

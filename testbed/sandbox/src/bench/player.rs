@@ -162,10 +162,25 @@ impl PodRuntime for AgentPlayerRuntime {
         let shared = self.shared.clone();
         let pod_name = sandbox.pod.metadata.name.clone().unwrap_or_default();
         let plays_agent = container.name == AGENT_CONTAINER;
+        // A plain init container (not a native sidecar, which has `restartPolicy: Always`).
+        let is_register_step = !plays_agent
+            && sandbox
+                .pod
+                .spec
+                .as_ref()
+                .and_then(|spec| spec.init_containers.as_ref())
+                .is_some_and(|inits| inits.iter().any(|c| c.name == container.name))
+            && container.restart_policy.as_deref() != Some("Always");
         let env = env_of(container);
         async move {
             let (handle, mut control) = ContainerHandle::new_pair();
             tokio::spawn(async move {
+                if is_register_step {
+                    // `azp-agent register`: the played agent registers in the `agent`
+                    // container instead, so the hand-over step succeeds at once.
+                    control.exited(ContainerExit::from_code(0, String::new()));
+                    return;
+                }
                 if !plays_agent {
                     // Sidecars (BuildKit) idle until stopped, like the simulated runtime.
                     let signal = control.signals.recv().await;
@@ -581,8 +596,9 @@ impl PlayedAgent {
         .map(drop)
     }
 
-    /// Closes the session and removes the registration with the PAT (`config.sh remove`).
-    /// Failures are left for the operator's sweep, as with the real agent.
+    /// Closes the session and, when the container has the PAT (the single-container pod),
+    /// removes the registration (`config.sh remove`). Failures are left for the operator's
+    /// sweep, as with the real agent.
     async fn deregister(&mut self, s: &Session) {
         self.count("DELETE", &format!("{POOL_ROUTE}/sessions/{{sessionId}}"));
         let _ = self
@@ -597,6 +613,11 @@ impl PlayedAgent {
             )
             .await;
         self.record.offline_at = Some(Utc::now());
+        // The agent container of a pod with a `register` step has no PAT: like `azp-agent
+        // run`, it leaves the registration to the operator.
+        if !self.env.contains_key(azp_contract::env::PAT_FILE) {
+            return;
+        }
         self.count("DELETE", &format!("{POOL_ROUTE}/agents/{{agentId}}"));
         if let Err(e) = self
             .send(

@@ -32,7 +32,7 @@ pub use config::{AdoClientConfig, RetryPolicy};
 pub use error::{AdoError, PoolLookup};
 pub use models::{
     Agent, AgentAuthorization, AgentPatch, AgentPublicKey, AgentRef, AgentStatus, JobRequest,
-    NewAgent, OrchestrationOwner, Pool, PoolType, TaskResult,
+    MatchedAgent, NewAgent, OrchestrationOwner, Pool, PoolType, TaskResult,
 };
 pub use observer::{AttemptOutcome, RequestAttempt, RequestObserver};
 pub use rate_limit::RateLimitSnapshot;

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 
 use azp_ado::{AdoClient, AdoError, AgentQuery, NewAgent};
 use azp_contract::{AgentPoolRef, labels, naming};
+use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
@@ -59,6 +60,9 @@ pub struct Applied {
     pub finalizer_removed: bool,
 }
 
+/// Pod creations sent to the API server at once.
+const CREATES_IN_FLIGHT: usize = 8;
+
 /// Everything needed to act on one AgentPool.
 pub struct Target<'a> {
     /// The AgentPool.
@@ -87,6 +91,28 @@ pub async fn apply_plan(target: &Target<'_>, plan: &Plan) -> Result<Applied, App
     let mut applied = Applied::default();
     if plan.ensure_placeholder {
         applied.placeholder_id = Some(ensure_placeholder(target).await?);
+    }
+    // Pods for waiting jobs first: they are what a user waits for, and a long cleanup (one
+    // DELETE per finished agent) or a failing Azure DevOps call there must not delay them.
+    // A few creates in flight at once: a burst of hundreds of jobs is otherwise bounded by one
+    // API round trip per pod. Every create is awaited before anything else happens, so the
+    // count stays exactly what the plan asked for.
+    let created: Vec<Result<String, ApplyError>> = futures::stream::iter(0..plan.create_pods)
+        .map(|_| create_pod(target))
+        .buffer_unordered(CREATES_IN_FLIGHT)
+        .collect()
+        .await;
+    let mut first_error = None;
+    for result in created {
+        match result {
+            Ok(name) => applied.created.push(name),
+            Err(error) => {
+                first_error.get_or_insert(error);
+            }
+        }
+    }
+    if let Some(error) = first_error {
+        return Err(error);
     }
     for (agent_id, reason) in &plan.remove_registrations {
         match target
@@ -143,9 +169,6 @@ pub async fn apply_plan(target: &Target<'_>, plan: &Plan) -> Result<Applied, App
             }
             DeleteReason::ScaleDown | DeleteReason::PoolDeleting => applied.scaled_down += 1,
         }
-    }
-    for _ in 0..plan.create_pods {
-        applied.created.push(create_pod(target).await?);
     }
     if plan.deletion_complete {
         remove_finalizer(&target.pools, target.pool).await?;

@@ -5,18 +5,17 @@
 //! counted for exactly one AgentPool) are properties of the *group*, so the group is the unit
 //! of work. Kubernetes watches only wake the loop; every pass re-lists AgentPools and pods
 //! (no informer-cache lag can make it create a pod twice) and polls Azure DevOps when the
-//! group is due: at its interval, or sooner after a service hook or a relevant Kubernetes
-//! change, but never more often than `min_poll_spacing` and never inside a backoff.
+//! group is due: at its interval, or sooner after a service hook for a waiting job or a
+//! Kubernetes change that can leave a job without its agent ([`crate::wake`]), but never
+//! more often than `min_poll_spacing` and never inside a backoff or a rate-limit slow-down.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use azp_ado::{AdoClient, AdoClientConfig, AdoError, Auth, Secret as AdoSecret};
-use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::ListParams;
-use kube::runtime::watcher;
 use kube::{Api, Client, ResourceExt};
 use tokio::sync::{Notify, watch};
 use tokio::time::Instant;
@@ -25,12 +24,14 @@ use tracing::{debug, info, warn};
 use crate::apply::{self, Target};
 use crate::crd::{AgentPool, AzureDevOpsPoolKey, check_organization_url, condition_type};
 use crate::events::{EventSink, reason};
+use crate::inventory;
 use crate::metrics::{AdoRequestMetrics, Metrics, labels};
 use crate::observe;
 use crate::plan::{self, PlannerSettings, PoolKey, PoolSnapshot};
 use crate::poller::{Backoff, Observation, observe_pool};
 use crate::secrets::read_pat;
 use crate::status::{Health, StatusUpdate, apply_status, next_status};
+use crate::wake::{Wakers, spawn_watchers};
 
 /// Operator settings that are not part of any AgentPool.
 #[derive(Debug, Clone)]
@@ -62,6 +63,11 @@ struct GroupState {
     seen_assigned: HashSet<i64>,
     /// Jobs a pod was already created for (queue-to-pod latency).
     served: HashSet<i64>,
+    /// When this pass sent its job-request list call (the schedule's anchor).
+    polled_at: Option<Instant>,
+    /// The last plan left pending jobs waiting for `maxAgents`: a pod finishing frees a slot
+    /// worth polling for.
+    backlog: bool,
 }
 
 impl GroupState {
@@ -74,6 +80,8 @@ impl GroupState {
             last_poll: None,
             seen_assigned: HashSet::new(),
             served: HashSet::new(),
+            polled_at: None,
+            backlog: false,
         }
     }
 }
@@ -134,8 +142,8 @@ impl Controller {
 
     /// Runs until the process ends.
     pub async fn run(mut self) {
-        let kube_changed = Arc::new(Notify::new());
-        spawn_watchers(self.pool_api(), self.pod_api(), kube_changed.clone());
+        let wakers = Wakers::default();
+        spawn_watchers(self.pool_api(), self.pod_api(), wakers.clone());
         loop {
             if !*self.leader.borrow() {
                 // Followers hold no state: a new leader starts from a fresh read.
@@ -158,26 +166,31 @@ impl Controller {
                 .max(now + Duration::from_millis(100));
             tokio::select! {
                 () = tokio::time::sleep_until(next) => {}
-                () = self.trigger.notified() => self.expedite(),
-                () = kube_changed.notified() => {
+                () = self.trigger.notified() => self.expedite(|_| true),
+                () = wakers.urgent.notified() => {
                     // Coalesce a burst of watch events into one pass.
                     tokio::time::sleep(Duration::from_millis(200)).await;
-                    self.expedite();
+                    self.expedite(|_| true);
+                }
+                () = wakers.slot_freed.notified() => {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    self.expedite(|group| group.backlog);
                 }
                 _ = self.leader.changed() => {}
             }
         }
     }
 
-    /// Brings every healthy group's next poll forward to the earliest allowed time.
-    fn expedite(&mut self) {
+    /// Brings the next poll of every group that `wants` it forward to the earliest allowed
+    /// time.
+    fn expedite(&mut self, wants: impl Fn(&GroupState) -> bool) {
         let now = Instant::now();
-        for group in self.groups.values_mut() {
+        for group in self.groups.values_mut().filter(|group| wants(group)) {
             group.next_poll = triggered_poll_time(
                 group.next_poll,
                 group.last_poll,
                 self.settings.min_poll_spacing,
-                group.backoff.failures(),
+                group.backoff.holds_triggers(),
                 now,
             );
         }
@@ -190,11 +203,7 @@ impl Controller {
             azp_contract::labels::MANAGED_BY,
             azp_contract::labels::MANAGED_BY_VALUE
         );
-        let pods = self
-            .pod_api()
-            .list(&ListParams::default().labels(&selector))
-            .await?
-            .items;
+        let pods = inventory::list_agent_pods(&self.pod_api(), &selector).await?;
         let mut grouped: BTreeMap<AzureDevOpsPoolKey, Vec<&AgentPool>> = BTreeMap::new();
         for pool in &pools {
             grouped
@@ -228,11 +237,16 @@ impl Controller {
                 .groups
                 .remove(&key)
                 .unwrap_or_else(|| GroupState::new(now));
+            // The schedule is anchored to the job-request list call itself, so a pass that
+            // takes long (hundreds of pods to create, a slow pod list before the call) neither
+            // stretches nor shortens the interval between two list calls.
+            let pass_started = Instant::now();
             let wait = self
                 .reconcile_group(&key, &members, &pods, &existing_pools, &mut group, interval)
                 .await;
-            group.last_poll = Some(Instant::now());
-            group.next_poll = Instant::now() + wait;
+            let started = group.polled_at.take().unwrap_or(pass_started);
+            group.last_poll = Some(started);
+            group.next_poll = (started + wait).max(Instant::now() + self.settings.min_poll_spacing);
             self.groups.insert(key, group);
         }
         Ok(())
@@ -419,6 +433,9 @@ impl Controller {
             }),
         };
         let plans = plan::plan(&snapshot, &self.settings.planner);
+        group.backlog = plans.plans.iter().any(|plan| {
+            plan.counts.queued > plan.counts.starting + plan.counts.idle + plan.create_pods
+        });
         self.remove_orphans(key, &client, pool_id, &plans.orphaned_registrations)
             .await;
         let agent_names: HashMap<i64, String> = snapshot
@@ -598,6 +615,7 @@ impl Controller {
                 pool.id
             }
         };
+        group.polled_at = Some(Instant::now());
         Ok((pool_id, observe_pool(client, pool_id).await?))
     }
 
@@ -836,10 +854,10 @@ fn triggered_poll_time(
     scheduled: Instant,
     last_poll: Option<Instant>,
     min_spacing: Duration,
-    failures: u32,
+    held: bool,
     now: Instant,
 ) -> Instant {
-    if failures > 0 {
+    if held {
         return scheduled;
     }
     let earliest = last_poll.map_or(now, |last| last + min_spacing);
@@ -899,66 +917,6 @@ fn describe_outcome(pod: &str, outcome: &observe::PodOutcome) -> String {
     }
 }
 
-/// Watches AgentPools and agent pods and wakes the loop on changes that matter: a spec
-/// change (generation), a deletion, a pod finishing or disappearing. Status writes by the
-/// operator itself do not wake it, or every pass would cause another.
-fn spawn_watchers(pools: Api<AgentPool>, pods: Api<Pod>, changed: Arc<Notify>) {
-    let notify = changed.clone();
-    tokio::spawn(async move {
-        let mut seen: HashMap<(String, String), (Option<i64>, bool)> = HashMap::new();
-        let mut stream = watcher(pools, watcher::Config::default()).boxed();
-        while let Some(event) = stream.next().await {
-            let (object, deleted) = match event {
-                Ok(watcher::Event::Apply(object) | watcher::Event::InitApply(object)) => {
-                    (object, false)
-                }
-                Ok(watcher::Event::Delete(object)) => (object, true),
-                Ok(_) => continue,
-                Err(error) => {
-                    debug!(%error, "AgentPool watch error");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                    continue;
-                }
-            };
-            let id = (object.namespace().unwrap_or_default(), object.name_any());
-            let state = (
-                object.metadata.generation,
-                object.metadata.deletion_timestamp.is_some(),
-            );
-            if deleted {
-                seen.remove(&id);
-                notify.notify_one();
-            } else if seen.insert(id, state) != Some(state) {
-                notify.notify_one();
-            }
-        }
-    });
-    tokio::spawn(async move {
-        let selector = format!(
-            "{}={}",
-            azp_contract::labels::MANAGED_BY,
-            azp_contract::labels::MANAGED_BY_VALUE
-        );
-        let mut stream = watcher(pods, watcher::Config::default().labels(&selector)).boxed();
-        while let Some(event) = stream.next().await {
-            match event {
-                Ok(watcher::Event::Apply(pod)) => {
-                    let phase = observe::pod_phase(&pod);
-                    if phase.is_finished() || pod.metadata.deletion_timestamp.is_some() {
-                        changed.notify_one();
-                    }
-                }
-                Ok(watcher::Event::Delete(_)) => changed.notify_one(),
-                Ok(_) => {}
-                Err(error) => {
-                    debug!(%error, "pod watch error");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                }
-            }
-        }
-    });
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -971,17 +929,20 @@ mod tests {
         let last = Some(now - Duration::from_secs(1));
         // Healthy: as soon as the spacing allows.
         assert_eq!(
-            triggered_poll_time(scheduled, last, spacing, 0, now),
+            triggered_poll_time(scheduled, last, spacing, false, now),
             now + Duration::from_secs(4)
         );
         // Never polled yet: now.
-        assert_eq!(triggered_poll_time(scheduled, None, spacing, 0, now), now);
+        assert_eq!(
+            triggered_poll_time(scheduled, None, spacing, false, now),
+            now
+        );
         // Already due sooner than the trigger would make it: unchanged.
         let soon = now + Duration::from_secs(2);
-        assert_eq!(triggered_poll_time(soon, last, spacing, 0, now), soon);
-        // Backing off: the trigger changes nothing.
+        assert_eq!(triggered_poll_time(soon, last, spacing, false, now), soon);
+        // Backing off or slowed down by the server: the trigger changes nothing.
         assert_eq!(
-            triggered_poll_time(scheduled, last, spacing, 3, now),
+            triggered_poll_time(scheduled, last, spacing, true, now),
             scheduled
         );
     }

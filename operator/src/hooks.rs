@@ -17,6 +17,25 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// Whether a `job-state-changed` event can mean a job needs an agent, so is worth a poll.
+///
+/// Only `waiting` (queued for an agent) can: `inProgress` and `completed` jobs already have
+/// one, and the pod that ran a completed job wakes the loop itself. Anything unreadable (no
+/// body, another event type, a future payload shape) counts as relevant: a missed wake-up
+/// costs up to a whole `pollInterval`, an extra poll costs two GETs.
+pub fn needs_poll(body: &[u8]) -> bool {
+    let Ok(event) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return true;
+    };
+    match event
+        .pointer("/resource/job/state")
+        .and_then(serde_json::Value::as_str)
+    {
+        Some(state) => state.eq_ignore_ascii_case("waiting"),
+        None => true,
+    }
+}
+
 /// Whether the request carries `secret`, as the Basic password (any user) or in
 /// [`SECRET_HEADER`].
 pub fn is_authorized(headers: &HeaderMap, secret: &str) -> bool {
@@ -61,6 +80,26 @@ mod tests {
             );
         }
         map
+    }
+
+    #[test]
+    fn only_waiting_jobs_or_unreadable_events_ask_for_a_poll() {
+        let event = |state: &str| {
+            serde_json::json!({
+                "eventType": "ms.vss-pipelines.job-state-changed-event",
+                "resource": { "job": { "id": "6d5b8c0e-0000-4000-8000-000000000001", "name": "Build", "state": state } }
+            })
+            .to_string()
+        };
+        assert!(needs_poll(event("waiting").as_bytes()));
+        assert!(needs_poll(event("Waiting").as_bytes()));
+        assert!(!needs_poll(event("inProgress").as_bytes()));
+        assert!(!needs_poll(event("completed").as_bytes()));
+        assert!(needs_poll(b""));
+        assert!(needs_poll(b"not json"));
+        assert!(needs_poll(
+            br#"{"eventType":"build.complete","resource":{}}"#
+        ));
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod crd;
 pub mod duration;
 pub mod events;
 pub mod hooks;
+pub mod inventory;
 pub mod leader;
 pub mod metrics;
 pub mod observe;
@@ -18,6 +19,7 @@ pub mod render;
 pub mod secrets;
 pub mod server;
 pub mod status;
+pub mod wake;
 
 use kube::CustomResourceExt;
 

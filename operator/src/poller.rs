@@ -41,12 +41,22 @@ pub async fn observe_pool(client: &AdoClient, pool_id: i32) -> Result<Observatio
 #[derive(Debug, Clone, Default)]
 pub struct Backoff {
     failures: u32,
+    throttled: bool,
+    /// The kind of the last failure: the doubling counts failures of one kind only.
+    last_reason: Option<&'static str>,
 }
 
 impl Backoff {
     /// Consecutive failed polls.
     pub fn failures(&self) -> u32 {
         self.failures
+    }
+
+    /// Whether the next poll must wait for its scheduled time whatever wakes the loop: after
+    /// a failure, or when the server asked for a slower rate. Triggers (hooks, pod events)
+    /// may bring a poll forward only when neither holds (rule 7).
+    pub fn holds_triggers(&self) -> bool {
+        self.failures > 0 || self.throttled
     }
 
     /// A poll succeeded: the next one comes after `interval`, unless the rate-limit headers
@@ -57,6 +67,8 @@ impl Backoff {
         rate_limit: Option<&RateLimitSnapshot>,
     ) -> Duration {
         self.failures = 0;
+        self.throttled = false;
+        self.last_reason = None;
         let Some(snapshot) = rate_limit else {
             return interval;
         };
@@ -68,13 +80,23 @@ impl Backoff {
         {
             wait = wait.max(interval * 2);
         }
+        self.throttled = wait > interval;
         wait.min(MAX_BACKOFF)
     }
 
     /// A poll failed: exponential backoff from `interval` (doubling per consecutive failure,
     /// capped at [`MAX_BACKOFF`]), never shorter than the server's `Retry-After`.
+    ///
+    /// A failure of another kind than the last one starts the doubling again: after a bad PAT
+    /// is fixed, a 429 asking for one second must not inherit the bad PAT's long wait.
     pub fn failed(&mut self, interval: Duration, error: &AdoError) -> Duration {
-        self.failures = self.failures.saturating_add(1);
+        let reason = error.reason();
+        self.failures = if self.last_reason == Some(reason) {
+            self.failures.saturating_add(1)
+        } else {
+            1
+        };
+        self.last_reason = Some(reason);
         let exponent = self.failures.saturating_sub(1).min(16);
         let backoff = interval.saturating_mul(1u32 << exponent).min(MAX_BACKOFF);
         backoff
@@ -107,6 +129,23 @@ mod tests {
     }
 
     #[test]
+    fn another_kind_of_failure_starts_the_doubling_again() {
+        let interval = Duration::from_secs(5);
+        let mut backoff = Backoff::default();
+        let bad_pat = AdoError::BadCredentials { status: 401 };
+        assert_eq!(backoff.failed(interval, &bad_pat).as_secs(), 5);
+        assert_eq!(backoff.failed(interval, &bad_pat).as_secs(), 10);
+        assert_eq!(backoff.failed(interval, &bad_pat).as_secs(), 20);
+        // The PAT was fixed; the service now throttles and asks for 1 s.
+        assert_eq!(
+            backoff.failed(interval, &rate_limited(Some(1))).as_secs(),
+            5
+        );
+        assert_eq!(backoff.failures(), 1);
+        assert!(backoff.holds_triggers());
+    }
+
+    #[test]
     fn retry_after_is_never_undercut() {
         let mut backoff = Backoff::default();
         let wait = backoff.failed(Duration::from_secs(5), &rate_limited(Some(90)));
@@ -128,9 +167,14 @@ mod tests {
         let interval = Duration::from_secs(15);
         let mut backoff = Backoff::default();
         assert_eq!(backoff.succeeded(interval, Some(&snapshot(150))), interval);
+        assert!(!backoff.holds_triggers());
         assert_eq!(
             backoff.succeeded(interval, Some(&snapshot(5))),
             interval * 2
+        );
+        assert!(
+            backoff.holds_triggers(),
+            "a hook must not undo the slow-down"
         );
         let delayed = RateLimitSnapshot {
             delay: Some(Duration::from_secs(40)),

@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::Router;
+use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -56,9 +57,11 @@ async fn readyz(State(state): State<ServerState>) -> Response {
     }
 }
 
-/// Any authorised POST triggers a poll: the body (a `ms.vss-pipelines.job-state-changed-event`)
-/// is not needed, since the poll reads the truth anyway.
-async fn hook(State(state): State<ServerState>, headers: HeaderMap) -> Response {
+/// An authorised POST of a job that waits for an agent (or of anything the operator cannot
+/// read) triggers a poll; the poll reads the truth, so the body is only a filter. Events of
+/// running and completed jobs are acknowledged and ignored: they need no new agent, and
+/// polling on them would triple the request rate for nothing.
+async fn hook(State(state): State<ServerState>, headers: HeaderMap, body: Bytes) -> Response {
     let Some(secret) = &state.hook_secret else {
         return (StatusCode::NOT_FOUND, "service hooks are not enabled\n").into_response();
     };
@@ -67,6 +70,13 @@ async fn hook(State(state): State<ServerState>, headers: HeaderMap) -> Response 
             StatusCode::UNAUTHORIZED,
             [(header::WWW_AUTHENTICATE, "Basic realm=\"azp-operator\"")],
             "unauthorized\n",
+        )
+            .into_response();
+    }
+    if !hooks::needs_poll(&body) {
+        return (
+            StatusCode::ACCEPTED,
+            "ignored: the job already has an agent\n",
         )
             .into_response();
     }
@@ -117,6 +127,22 @@ mod tests {
         tokio::time::timeout(std::time::Duration::from_secs(1), notified)
             .await
             .expect("the hook must wake the poller");
+        // A job that already runs needs no agent: acknowledged, no poll.
+        let notified = trigger.notified();
+        let running = http
+            .post(&url)
+            .header(hooks::SECRET_HEADER, "s3cret")
+            .body(r#"{"resource":{"job":{"state":"inProgress"}}}"#)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(running.status(), 202);
+        assert!(
+            tokio::time::timeout(std::time::Duration::from_millis(300), notified)
+                .await
+                .is_err(),
+            "an inProgress event must not wake the poller"
+        );
         let wrong_method = http.get(&url).send().await.unwrap();
         assert_eq!(wrong_method.status(), 405);
     }

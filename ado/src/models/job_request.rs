@@ -72,8 +72,11 @@ pub struct JobRequest {
     /// Registered agents (online or offline) whose capabilities satisfy the demands.
     /// `None` when the response has no `matchedAgents` field (the service did not say);
     /// `Some(vec![])` when it computed that no agent matches.
+    ///
+    /// Only ids and names are kept: the list repeats every matching agent for every job
+    /// (500 queued jobs × 500 agents is 250 000 references), and nothing else of it is read.
     #[serde(default)]
-    pub matched_agents: Option<Vec<AgentRef>>,
+    pub matched_agents: Option<Vec<MatchedAgent>>,
     /// True when every agent of the pool matches.
     #[serde(default)]
     pub matches_all_agents_in_pool: Option<bool>,
@@ -141,4 +144,15 @@ impl JobRequest {
     pub fn is_finished(&self) -> bool {
         self.result.is_some() || self.finish_time.is_some()
     }
+}
+
+/// One entry of `matchedAgents`: the agent's id and name, the rest of the reference skipped.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MatchedAgent {
+    /// Agent id.
+    pub id: i32,
+    /// Agent name.
+    #[serde(default)]
+    pub name: String,
 }

@@ -46,13 +46,15 @@ const CALL_SITES: &[CallSite] = &[
     CallSite {
         file: "controller.rs",
         pattern: r"\.list\(",
-        needs: &[
-            (Watched, "azp.dev", "agentpools", &["list"]),
-            (Watched, "", "pods", &["list"]),
-        ],
+        needs: &[(Watched, "azp.dev", "agentpools", &["list"])],
     },
     CallSite {
-        file: "controller.rs",
+        file: "inventory.rs",
+        pattern: r"api\.list\(",
+        needs: &[(Watched, "", "pods", &["list"])],
+    },
+    CallSite {
+        file: "wake.rs",
         pattern: r"watcher\(",
         needs: &[
             (Watched, "azp.dev", "agentpools", &["list", "watch"]),

@@ -5,6 +5,7 @@
 //! hundreds of pods fit on two cores; every report row says so. The operator is the real
 //! binary, as a child process; its peak RSS and CPU come from `/proc`.
 
+pub mod list_calls;
 pub mod player;
 pub mod pod_clock;
 pub mod proc_stats;
@@ -58,8 +59,8 @@ pub struct BenchArgs {
     /// `pollInterval` in seconds (the CRD allows 5 to 600).
     #[arg(long, default_value_t = 5)]
     pub poll_interval_seconds: u64,
-    /// The operator's `--min-poll-spacing-ms`.
-    #[arg(long, default_value_t = 1000)]
+    /// The operator's `--min-poll-spacing-ms` (default: the operator's own default).
+    #[arg(long, default_value_t = 250)]
     pub min_poll_spacing_ms: u64,
     /// Mean job arrivals per second in `trickle`.
     #[arg(long, default_value_t = 1.0)]

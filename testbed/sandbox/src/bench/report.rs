@@ -119,6 +119,9 @@ pub struct ScenarioReport {
     /// Job-request list calls per Azure DevOps pool per poll interval while no job existed
     /// (after warm-up, before the first job), when measured.
     pub idle_job_list_calls_per_pool_per_interval: Option<f64>,
+    /// When the list calls came: how many were brought forward (less than a poll interval
+    /// after the previous one) and the most in any one interval.
+    pub job_list_spacing: Option<super::list_calls::ListCallSpacing>,
     /// Agent pods created during the run (seen by the bench's pod watch).
     pub pods_created: usize,
     /// `pods_created / jobs`.
@@ -157,8 +160,8 @@ fn latency_cell(summary: Option<&LatencySummary>) -> String {
 /// The Markdown table of a report, one row per scenario run.
 pub fn markdown_table(scenarios: &[ScenarioReport]) -> String {
     let mut out = String::from(
-        "| scenario | trigger | agents | jobs (done) | AgentPools / ADO pools | minIdle | queue→pod p50/p99/max ms | queue→assigned p50/p99/max ms | operator ADO req/min | job-list calls per pool per interval: run (idle) | pods per job | excess pods | pods without job | idle agent-s | operator peak RSS MiB | operator CPU s |\n\
-         |---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+        "| scenario | trigger | agents | jobs (done) | AgentPools / ADO pools | minIdle | queue→pod p50/p99/max ms | queue→assigned p50/p99/max ms | operator ADO req/min | job-list calls per pool per interval: run (idle) | list calls brought forward / max in one interval | pods per job | excess pods | pods without job | idle agent-s | operator peak RSS MiB | operator CPU s |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for s in scenarios {
         let (rss, cpu) = s.operator.map_or_else(
@@ -171,7 +174,7 @@ pub fn markdown_table(scenarios: &[ScenarioReport]) -> String {
             },
         );
         out.push_str(&format!(
-            "| {} | {} | {} | {} ({}) | {} / {} | {} | {} | {} | {:.1} | {:.2}{} | {:.2} | {} | {} | {:.1} | {} | {} |\n",
+            "| {} | {} | {} | {} ({}) | {} / {} | {} | {} | {} | {:.1} | {:.2}{} | {} | {:.2} | {} | {} | {:.1} | {} | {} |\n",
             s.scenario,
             s.trigger.label(),
             s.agents.label(),
@@ -186,6 +189,13 @@ pub fn markdown_table(scenarios: &[ScenarioReport]) -> String {
             s.job_list_calls_per_pool_per_interval,
             s.idle_job_list_calls_per_pool_per_interval
                 .map_or_else(String::new, |idle| format!(" ({idle:.2})")),
+            s.job_list_spacing.map_or_else(
+                || "–".to_owned(),
+                |spacing| format!(
+                    "{} of {} / {}",
+                    spacing.brought_forward, spacing.calls, spacing.max_in_one_interval
+                )
+            ),
             s.pods_per_job,
             s.excess_pods,
             s.pods_without_job,
@@ -222,6 +232,7 @@ mod tests {
             job_list_calls: 6,
             job_list_calls_per_pool_per_interval: 1.0,
             idle_job_list_calls_per_pool_per_interval: Some(1.0),
+            job_list_spacing: None,
             pods_created: 22,
             pods_per_job: 1.1,
             excess_pods: 0,

@@ -6,6 +6,7 @@ use std::time::Duration;
 use azp_ado_emulator::{JobView, QueueJob};
 use chrono::{DateTime, Utc};
 
+use super::list_calls::{ListCallSpacing, while_sampling};
 use super::player::{AgentPlayerRuntime, AgentRecord};
 use super::pod_clock::{ObservedPod, PodClock};
 use super::proc_stats::{self, ProcessUsage};
@@ -124,20 +125,27 @@ async fn measure(
     let started = Utc::now();
     let start_instant = tokio::time::Instant::now();
     let mut request_ids = Vec::with_capacity(plan.jobs.len());
-    for job in &plan.jobs {
-        tokio::time::sleep_until(start_instant + job.at).await;
-        let id = rig
-            .emulator
-            .queue_job(QueueJob {
-                pool: ADO_POOL.into(),
-                demands: job.demands.clone(),
-                duration_seconds: settings.job_seconds,
-                ..QueueJob::default()
-            })
-            .map_err(|e| crate::harness::SandboxError::Emulator(format!("{}: {}", e.0, e.1)))?;
-        request_ids.push(id);
-    }
-    let settled = settle(plan, rig, player, &request_ids, start_instant, settings).await;
+    let (queued, list_call_times) = while_sampling(&rig.emulator, JOB_LIST_ROUTE, async {
+        for job in &plan.jobs {
+            tokio::time::sleep_until(start_instant + job.at).await;
+            let id = rig
+                .emulator
+                .queue_job(QueueJob {
+                    pool: ADO_POOL.into(),
+                    demands: job.demands.clone(),
+                    duration_seconds: settings.job_seconds,
+                    ..QueueJob::default()
+                })
+                .map_err(|e| crate::harness::SandboxError::Emulator(format!("{}: {}", e.0, e.1)))?;
+            request_ids.push(id);
+        }
+        Ok::<_, crate::harness::SandboxError>(
+            settle(plan, rig, player, &request_ids, start_instant, settings).await,
+        )
+    })
+    .await;
+    let settled = queued?;
+    let job_list_spacing = ListCallSpacing::of(&list_call_times, settings.poll_interval);
     if !settled {
         notes.push(format!(
             "did not settle within {} s: figures cover what finished",
@@ -231,6 +239,7 @@ async fn measure(
         job_list_calls,
         job_list_calls_per_pool_per_interval: job_list_calls as f64 / intervals,
         idle_job_list_calls_per_pool_per_interval: idle_list_rate,
+        job_list_spacing: Some(job_list_spacing),
         pods_created: pods.len(),
         pods_per_job: pods.len() as f64 / request_ids.len().max(1) as f64,
         excess_pods: pods.len() as i64 - (request_ids.len() as i64 + i64::from(min_idle_total)),

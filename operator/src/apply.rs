@@ -94,26 +94,7 @@ pub async fn apply_plan(target: &Target<'_>, plan: &Plan) -> Result<Applied, App
     }
     // Pods for waiting jobs first: they are what a user waits for, and a long cleanup (one
     // DELETE per finished agent) or a failing Azure DevOps call there must not delay them.
-    // A few creates in flight at once: a burst of hundreds of jobs is otherwise bounded by one
-    // API round trip per pod. Every create is awaited before anything else happens, so the
-    // count stays exactly what the plan asked for.
-    let created: Vec<Result<String, ApplyError>> = futures::stream::iter(0..plan.create_pods)
-        .map(|_| create_pod(target))
-        .buffer_unordered(CREATES_IN_FLIGHT)
-        .collect()
-        .await;
-    let mut first_error = None;
-    for result in created {
-        match result {
-            Ok(name) => applied.created.push(name),
-            Err(error) => {
-                first_error.get_or_insert(error);
-            }
-        }
-    }
-    if let Some(error) = first_error {
-        return Err(error);
-    }
+    applied.created = create_pods(target, plan.create_pods).await?;
     for (agent_id, reason) in &plan.remove_registrations {
         match target
             .ado
@@ -175,6 +156,18 @@ pub async fn apply_plan(target: &Target<'_>, plan: &Plan) -> Result<Applied, App
         applied.finalizer_removed = true;
     }
     Ok(applied)
+}
+
+/// Creates `count` agent pods, [`CREATES_IN_FLIGHT`] at a time: a burst of hundreds of jobs is
+/// otherwise bounded by one API round trip per pod. Every create is awaited before this
+/// returns, so the count is exactly what the plan asked for; the first error wins.
+pub async fn create_pods(target: &Target<'_>, count: u32) -> Result<Vec<String>, ApplyError> {
+    let results: Vec<Result<String, ApplyError>> = futures::stream::iter(0..count)
+        .map(|_| create_pod(target))
+        .buffer_unordered(CREATES_IN_FLIGHT)
+        .collect()
+        .await;
+    results.into_iter().collect()
 }
 
 /// Re-reads the agent of `pod` right before a startup-timeout deletion: the plan saw it

@@ -452,28 +452,71 @@ impl Controller {
             snapshot.jobs.iter().filter(|j| j.is_pending()).collect();
         pending_jobs.sort_by_key(|j| j.queue_time);
 
-        // 6. Apply and report, AgentPool by AgentPool.
+        // 6. Pods for waiting jobs, for every AgentPool of the group, before anything else:
+        // with 50 AgentPools the last one's pods must not wait for the others' cleanup and
+        // status writes.
+        let mut created_first: HashMap<PoolKey, Result<Vec<String>, apply::ApplyError>> =
+            HashMap::new();
+        for member in &members {
+            let Some(plan) = plans.for_pool(&member.key) else {
+                continue;
+            };
+            if plan.create_pods == 0 || member.pool.metadata.deletion_timestamp.is_some() {
+                continue;
+            }
+            let target = target_for(
+                &self.client,
+                member,
+                &client,
+                pool_id,
+                &agent_names,
+                &pods_by_agent,
+            );
+            // The finalizer comes before the first pod, so deleting the AgentPool always
+            // finds the operator there to clean up.
+            if let Err(error) = apply::ensure_finalizer(&target.pools, member.pool).await {
+                warn!(%error, "could not add finalizer");
+                continue;
+            }
+            let created = apply::create_pods(&target, plan.create_pods).await;
+            created_first.insert(member.key.clone(), created);
+        }
+
+        // 7. The rest of each plan, and report, AgentPool by AgentPool.
         let mut wait_override = None;
         for member in &members {
             let Some(plan) = plans.for_pool(&member.key) else {
                 continue;
             };
-            let target = Target {
-                pool: member.pool,
-                pods: Api::namespaced(self.client.clone(), &member.namespace),
-                pools: Api::namespaced(self.client.clone(), &member.namespace),
-                ado: &client,
+            let target = target_for(
+                &self.client,
+                member,
+                &client,
                 pool_id,
-                agent_names: &agent_names,
-                pods_by_agent: &pods_by_agent,
-            };
+                &agent_names,
+                &pods_by_agent,
+            );
             if member.pool.metadata.deletion_timestamp.is_none()
                 && let Err(error) = apply::ensure_finalizer(&target.pools, member.pool).await
             {
                 warn!(%error, "could not add finalizer");
                 continue;
             }
-            let (applied, health) = match apply::apply_plan(&target, plan).await {
+            let result = match created_first.remove(&member.key) {
+                None => apply::apply_plan(&target, plan).await,
+                Some(Err(error)) => Err(error),
+                Some(Ok(created)) => {
+                    let rest = plan::Plan {
+                        create_pods: 0,
+                        ..plan.clone()
+                    };
+                    apply::apply_plan(&target, &rest).await.map(|mut applied| {
+                        applied.created = created;
+                        applied
+                    })
+                }
+            };
+            let (applied, health) = match result {
                 Ok(applied) => (
                     applied,
                     Health::Serving {
@@ -844,6 +887,26 @@ impl Controller {
         if let Err(error) = apply::abandon_cleanup(&api, pool).await {
             warn!(%error, "could not remove finalizer");
         }
+    }
+}
+
+/// Everything `apply` needs to act on one member of the group.
+fn target_for<'t>(
+    kube: &Client,
+    member: &Member<'t>,
+    ado: &'t AdoClient,
+    pool_id: i32,
+    agent_names: &'t HashMap<i64, String>,
+    pods_by_agent: &'t HashMap<String, String>,
+) -> Target<'t> {
+    Target {
+        pool: member.pool,
+        pods: Api::namespaced(kube.clone(), &member.namespace),
+        pools: Api::namespaced(kube.clone(), &member.namespace),
+        ado,
+        pool_id,
+        agent_names,
+        pods_by_agent,
     }
 }
 

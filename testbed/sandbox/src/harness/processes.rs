@@ -86,7 +86,16 @@ impl MarkerGuard {
 
 impl Drop for MarkerGuard {
     fn drop(&mut self) {
-        kill_all(&self.live());
+        // A few rounds: a child spawned while the first scan ran (a pod's process starting
+        // mid-shutdown) is found by the next one.
+        for _ in 0..3 {
+            let live = self.live();
+            if live.is_empty() {
+                return;
+            }
+            kill_all(&live);
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
     }
 }
 

@@ -8,7 +8,7 @@ export AZP_TEST_PYTHON := $(AZP_PEERS_DIR)/venv/bin/python
 export AZP_SHARED_DIR ?= $(abspath $(CURDIR)/../shared)
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: test lint generate peers unit chaos
+.PHONY: test lint generate peers unit chaos images
 
 ## test: install the test peers (idempotent), check formatting and lints, run every test.
 test: peers lint
@@ -21,6 +21,13 @@ test: peers lint
 ## peers: the real third-party software the tests talk to (apt, pip into $(CACHE)).
 peers:
 	@scripts/install-peers.sh "$(AZP_PEERS_DIR)"
+
+## images: the agent, operator and BuildKit images, built offline from the Dockerfile with the debug
+## binaries of the test build (no release build): see scripts/build-images.sh. Cached in
+## $(CACHE)/images by the hash of every input; the testbed/pod-docker test calls the same script.
+images:
+	cargo build -p azp-agent -p azp-operator -p azp-ado-emulator --bins
+	AZP_BIN_DIR="$${CARGO_TARGET_DIR:-$(CURDIR)/target}/debug" scripts/build-images.sh "$(CACHE)/images"
 
 ## lint: rustfmt and clippy with warnings as errors.
 lint:

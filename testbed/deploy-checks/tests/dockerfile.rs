@@ -224,10 +224,7 @@ fn agent_target_pins_the_official_agent_and_buildkit_and_runs_azp_agent_as_non_r
     let sha256 = Regex::new(r"^[0-9a-f]{64}$").unwrap();
     for arch in ["AMD64", "ARM64"] {
         let sha = args[format!("AZP_AGENT_SHA256_{arch}").as_str()];
-        assert!(
-            sha.is_empty() || sha256.is_match(sha),
-            "bad sha256 {sha}"
-        );
+        assert!(sha.is_empty() || sha256.is_match(sha), "bad sha256 {sha}");
     }
     assert!(args.contains_key("TARGETARCH"), "{args:?}");
     let run = download.all("RUN").join("\n");

@@ -114,14 +114,75 @@ fn agent_pool(
     .unwrap()
 }
 
-/// The job's one script step: a FROM-scratch image built by the sidecar and pushed.
+/// The job's one script step: an image built by the sidecar, with a RUN step (so BuildKit's
+/// runc really runs inside the rootless sidecar), from a base in the registry, pushed.
 fn job_script(registry: &str) -> String {
     format!(
-        "set -e\nmkdir -p ctx\necho built-in-a-pod > ctx/hello.txt\n\
-         printf 'FROM scratch\\nCOPY hello.txt /hello.txt\\n' > ctx/Containerfile\n\
+        "set -e\nmkdir -p ctx\n\
+         printf 'FROM {registry}/tools/busybox:1\\nRUN [\"/bin/busybox\", \"sh\", \"-c\", \"echo built-in-a-pod > /hello\"]\\n' > ctx/Containerfile\n\
          azp-agent build-push --repository {registry}/team/app --tag v1 \
          --context ctx --file ctx/Containerfile --plain-http --create-repository\n"
     )
+}
+
+/// Pushes a FROM-scratch image holding a static busybox as `<registry>/tools/busybox:1`: the
+/// job's base image (no public registry is reachable).
+fn push_busybox_base(docker: &Docker, registry: &str, dir: &Path) {
+    let context = dir.join("busybox");
+    std::fs::create_dir_all(&context).unwrap();
+    std::fs::copy(require(Path::new("/bin/busybox")), context.join("busybox")).unwrap();
+    std::fs::write(
+        context.join("Dockerfile"),
+        "FROM scratch\nCOPY busybox /bin/busybox\n",
+    )
+    .unwrap();
+    let tag = format!("{registry}/tools/busybox:1");
+    let build = Command::new(DOCKER_CLI)
+        .args([
+            "-H",
+            docker.host(),
+            "build",
+            "--network",
+            "none",
+            "-t",
+            &tag,
+        ])
+        .arg(&context)
+        .env("DOCKER_BUILDKIT", "1")
+        .env("DOCKER_CONFIG", dir.join("docker-cli"))
+        .output()
+        .unwrap();
+    assert!(build.status.success(), "{build:?}");
+    let login = Command::new(DOCKER_CLI)
+        .args([
+            "-H",
+            docker.host(),
+            "login",
+            registry,
+            "-u",
+            "AWS",
+            "--password-stdin",
+        ])
+        .env("DOCKER_CONFIG", dir.join("docker-cli"))
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write as _;
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(peers::MOTO_PASSWORD.as_bytes())?;
+            child.wait_with_output()
+        })
+        .unwrap();
+    assert!(login.status.success(), "{login:?}");
+    let push = Command::new(DOCKER_CLI)
+        .args(["-H", docker.host(), "push", &tag])
+        .env("DOCKER_CONFIG", dir.join("docker-cli"))
+        .output()
+        .unwrap();
+    assert!(push.status.success(), "{push:?}");
 }
 
 fn docker_load(docker: &Docker, tar: &Path) {
@@ -231,6 +292,7 @@ async fn the_rendered_pod_registers_builds_through_the_sidecar_and_pushes_in_doc
     };
 
     let work = tempfile::tempdir().unwrap();
+    push_busybox_base(&docker, &registry.host, work.path());
     let runner = PodRunner::new(docker.clone(), work.path());
     let starts: Arc<Mutex<BTreeMap<String, Instant>>> = Arc::default();
     let pod_run = {
@@ -288,13 +350,17 @@ async fn the_rendered_pod_registers_builds_through_the_sidecar_and_pushes_in_doc
     let log = job.log.clone().unwrap_or_default();
     eprintln!("job: {job:?}\njob log:\n{log}");
 
-    // The kubelet's order: register, then the sidecar, then agent.
+    // The pod succeeded, in the kubelet's order: register, then the sidecar, then agent.
+    assert_eq!(
+        run.phase, "Succeeded",
+        "{:?} (container logs above)",
+        run.failure
+    );
     let order: Vec<&str> = run.containers.iter().map(|c| c.name.as_str()).collect();
     assert_eq!(
         order,
         [REGISTER_CONTAINER, BUILDKIT_CONTAINER, AGENT_CONTAINER]
     );
-    assert_eq!(run.phase, "Succeeded", "{:?}", run.failure);
 
     // Termination messages, read from the files terminationMessagePath names.
     let registered = message(&run, REGISTER_CONTAINER);
@@ -328,6 +394,19 @@ async fn the_rendered_pod_registers_builds_through_the_sidecar_and_pushes_in_doc
     )
     .unwrap();
     assert_eq!(skopeo_digest(&auth, &format!("{repository}:v1")), pinned);
+    // The RUN step ran inside the sidecar: the pushed image holds its output.
+    let ran = Command::new(DOCKER_CLI)
+        .args(["-H", docker.host(), "run", "--rm", "--network", "none"])
+        .arg(format!("{repository}@{pinned}"))
+        .args(["/bin/busybox", "cat", "/hello"])
+        .env("DOCKER_CONFIG", work.path().join("docker-cli"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&ran.stdout).trim(),
+        "built-in-a-pod",
+        "{ran:?}"
+    );
 
     // The operator's side: it reads the outcome from the pod status the kubelet wrote, then
     // removes the registration with the same Azure DevOps call its apply step makes.

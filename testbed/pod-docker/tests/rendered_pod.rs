@@ -427,12 +427,13 @@ async fn the_rendered_pod_registers_builds_through_the_sidecar_and_pushes_in_doc
     );
 
     let online = online_after.expect("the agent was never seen online");
+    let register = run.container(REGISTER_CONTAINER).unwrap();
+    let sidecar = run.container(BUILDKIT_CONTAINER).unwrap();
     eprintln!(
-        "agent container start -> agent online: {online:?}; register ran {:?}",
-        {
-            let r = run.container(REGISTER_CONTAINER).unwrap();
-            r.finished - r.started
-        }
+        "timings: register ran {:?}; buildkitd start -> startup probe ok {:?}; \
+         agent container start -> agent online {online:?}",
+        register.finished - register.started,
+        sidecar.probe_succeeded.map(|at| at - sidecar.started),
     );
 
     // The operator image runs its binary as the distroless uid.

@@ -148,9 +148,14 @@ for target in "${todo[@]}"; do
   mv "$out/$target-${keys[$target]}.tar.tmp" "$out/$target-${keys[$target]}.tar"
   log "$target built in $((SECONDS - started)) s"
 done
-# Old keys' archives are dead weight (the BuildKit cache in OUT/docker keeps what is reusable).
+# Old keys' archives and images are dead weight (the BuildKit cache in OUT/docker keeps what is
+# reusable, capped so the cache does not grow without bound).
 for target in agent operator buildkit; do
   find "$out" -maxdepth 1 -name "$target-*.tar" ! -name "$target-${keys[$target]}.tar" -delete
+  docker images --format '{{.Repository}}:{{.Tag}}' "azp-test/$target" | grep -vx "azp-test/$target:${keys[$target]}" \
+    | xargs -r docker rmi >/dev/null 2>&1 || true
 done
+find "$out" -maxdepth 1 -name 'standin-agent-*.tar.gz' ! -name "standin-agent-$standin_key-$base_key.tar.gz" -delete
+docker builder prune -f --keep-storage 3gb >/dev/null 2>&1 || true
 write_env
 log "images ready ($out/images.env)"

@@ -356,6 +356,20 @@ async fn the_rendered_pod_registers_builds_through_the_sidecar_and_pushes_in_doc
         "{:?} (container logs above)",
         run.failure
     );
+    // The PAT appears in no container's output and not in the job's log.
+    for container in &run.containers {
+        assert!(
+            !container.logs.contains(&pat),
+            "PAT in {} logs",
+            container.name
+        );
+        assert!(
+            !container.message.contains(&pat),
+            "PAT in {}'s message",
+            container.name
+        );
+    }
+    assert!(!log.contains(&pat), "PAT in the job log");
     let order: Vec<&str> = run.containers.iter().map(|c| c.name.as_str()).collect();
     assert_eq!(
         order,

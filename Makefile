@@ -5,29 +5,41 @@ SHELL := /bin/bash
 CACHE ?= $(CURDIR)/.cache
 export AZP_PEERS_DIR := $(CACHE)/peers
 export AZP_TEST_PYTHON := $(AZP_PEERS_DIR)/venv/bin/python
-export AZP_SHARED_DIR ?= $(abspath $(CURDIR)/../shared)
 export CARGO_TERM_COLOR ?= never
+# Tests that start the operator, the agent or the stand-in run the binaries the test build just made,
+# instead of each running `cargo build -p …` with its own package set: a different package set unifies
+# dependency features differently and recompiles much of the graph (minutes on 2 cores).
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
+TEST_BINS := AZP_OPERATOR_BIN=$(TARGET_DIR)/debug/azp-operator AZP_AGENT_BIN=$(TARGET_DIR)/debug/azp-agent \
+	AZP_STANDIN_BIN=$(TARGET_DIR)/debug/azp-agent-standin
 
-.PHONY: test lint generate peers unit chaos images
+.PHONY: test lint generate peers peer-files unit chaos images
 
 ## test: install the test peers (idempotent), check formatting and lints, run every test.
 test: peers lint
 	@if cargo nextest --version >/dev/null 2>&1; then \
-	  cargo nextest run --workspace --no-fail-fast; \
+	  $(TEST_BINS) cargo nextest run --workspace --no-fail-fast; \
 	else \
-	  cargo test --workspace --no-fail-fast; \
+	  $(TEST_BINS) cargo test --workspace --no-fail-fast; \
 	fi
+	@scripts/check-fresh-clone.sh
 
-## peers: the real third-party software the tests talk to (apt, pip into $(CACHE)).
+## peers: the real third-party software and files the tests use (apt, pip, files into $(CACHE)/peers).
 peers:
 	@scripts/install-peers.sh "$(AZP_PEERS_DIR)"
 
+## peer-files: only the files tests read (OpenAPI spec, BuildKit), from AZP_ADO_SPEC / AZP_BUILDKIT_DIR,
+## ../shared, or upstream; see README "Developing".
+peer-files:
+	@scripts/peer-files.sh "$(AZP_PEERS_DIR)"
+
 ## images: the agent, operator and BuildKit images, built offline from the Dockerfile with the debug
 ## binaries of the test build (no release build): see scripts/build-images.sh. Cached in
-## $(CACHE)/images by the hash of every input; the testbed/pod-docker test calls the same script.
+## $(CACHE)/images by the hash of every input. `make test` needs no call: the testbed/pod-docker
+## test runs the same script with the binaries of the test build (a cache hit when nothing changed).
 images:
-	cargo build -p azp-agent -p azp-operator -p azp-ado-emulator --bins
-	AZP_BIN_DIR="$${CARGO_TARGET_DIR:-$(CURDIR)/target}/debug" scripts/build-images.sh "$(CACHE)/images"
+	cargo build --workspace --bins
+	AZP_BIN_DIR=$(TARGET_DIR)/debug scripts/build-images.sh "$(CACHE)/images"
 
 ## lint: rustfmt and clippy with warnings as errors.
 lint:

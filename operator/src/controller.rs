@@ -24,6 +24,7 @@ use tracing::{debug, info, warn};
 use crate::apply::{self, Target};
 use crate::crd::{AgentPool, AzureDevOpsPoolKey, check_organization_url, condition_type};
 use crate::events::{EventSink, reason};
+use crate::hooks::ServedOrganizations;
 use crate::inventory;
 use crate::metrics::{AdoRequestMetrics, Metrics, labels};
 use crate::observe;
@@ -95,6 +96,7 @@ pub struct Controller {
     trigger: Arc<Notify>,
     leader: watch::Receiver<bool>,
     groups: HashMap<AzureDevOpsPoolKey, GroupState>,
+    served: Arc<ServedOrganizations>,
 }
 
 /// A member of a group that passed the checks and may be planned.
@@ -123,7 +125,15 @@ impl Controller {
             trigger,
             leader,
             groups: HashMap::new(),
+            served: Arc::default(),
         }
+    }
+
+    /// Shares the organizations of the AgentPools of every pass with the hook endpoint.
+    #[must_use]
+    pub fn with_served_organizations(mut self, served: Arc<ServedOrganizations>) -> Self {
+        self.served = served;
+        self
     }
 
     fn pool_api(&self) -> Api<AgentPool> {
@@ -198,6 +208,8 @@ impl Controller {
 
     async fn pass(&mut self) -> Result<(), kube::Error> {
         let pools = self.pool_api().list(&ListParams::default()).await?.items;
+        self.served
+            .refresh(pools.iter().map(|pool| pool.spec.organization.as_str()));
         let selector = format!(
             "{}={}",
             azp_contract::labels::MANAGED_BY,

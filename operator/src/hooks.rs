@@ -1,4 +1,5 @@
-//! Service-hook authentication (`POST /hooks/azure-devops`, scaling rule 8).
+//! Service hooks (`POST /hooks/azure-devops`, scaling rule 8): authentication and what an
+//! event asks for.
 //!
 //! Azure DevOps service hooks can send HTTP Basic credentials or custom headers; either may
 //! carry the shared secret. Comparison is constant-time so response timing reveals nothing.
@@ -17,23 +18,120 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// Whether a `job-state-changed` event can mean a job needs an agent, so is worth a poll.
-///
-/// Only `waiting` (queued for an agent) can: `inProgress` and `completed` jobs already have
-/// one, and the pod that ran a completed job wakes the loop itself. Anything unreadable (no
-/// body, another event type, a future payload shape) counts as relevant: a missed wake-up
-/// costs up to a whole `pollInterval`, an extra poll costs two GETs.
-pub fn needs_poll(body: &[u8]) -> bool {
-    let Ok(event) = serde_json::from_slice::<serde_json::Value>(body) else {
-        return true;
-    };
-    match event
+/// The `eventType` of the only event the hook endpoint takes.
+pub const JOB_STATE_CHANGED: &str = "ms.vss-pipelines.job-state-changed-event";
+
+/// What a well-formed `job-state-changed` event asks of the operator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HookVerdict {
+    /// A job of a served organization waits for an agent: worth a poll.
+    Poll,
+    /// The job already has an agent (`inProgress`, `completed`): the pod that ran a completed
+    /// job wakes the loop itself.
+    AlreadyServed,
+    /// The event names an organization no AgentPool of this operator uses.
+    Foreign,
+}
+
+/// Why a body is not a `job-state-changed` event (answered 400, triggers nothing).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidHook {
+    /// Not JSON, or not a JSON object.
+    #[error("the body is not a JSON object")]
+    NotJson,
+    /// Another event type (or none).
+    #[error("not a {JOB_STATE_CHANGED} event")]
+    WrongEventType,
+    /// `resource.job.state` is missing.
+    #[error("the event has no resource.job.state")]
+    NoJobState,
+}
+
+/// Reads a service-hook body. The payload carries no pool id (ado-protocol.md §9), so the
+/// operator filters by organization: the URLs in the event (`resourceContainers.*.baseUrl`, the
+/// job's and pipeline's links) must belong to an organization some AgentPool uses. An event
+/// without any URL cannot be placed and counts as served: a missed wake-up costs up to a
+/// whole `pollInterval`, an extra poll two GETs.
+pub fn classify(body: &[u8], served: &ServedOrganizations) -> Result<HookVerdict, InvalidHook> {
+    let event: serde_json::Value =
+        serde_json::from_slice(body).map_err(|_| InvalidHook::NotJson)?;
+    if !event.is_object() {
+        return Err(InvalidHook::NotJson);
+    }
+    if event.get("eventType").and_then(serde_json::Value::as_str) != Some(JOB_STATE_CHANGED) {
+        return Err(InvalidHook::WrongEventType);
+    }
+    let state = event
         .pointer("/resource/job/state")
         .and_then(serde_json::Value::as_str)
-    {
-        Some(state) => state.eq_ignore_ascii_case("waiting"),
-        None => true,
+        .ok_or(InvalidHook::NoJobState)?;
+    let urls: Vec<&str> = [
+        "/resourceContainers/account/baseUrl",
+        "/resourceContainers/collection/baseUrl",
+        "/resourceContainers/project/baseUrl",
+        "/resource/job/_links/web/href",
+        "/resource/run/pipeline/url",
+        "/resource/pipeline/url",
+    ]
+    .iter()
+    .filter_map(|pointer| event.pointer(pointer).and_then(serde_json::Value::as_str))
+    .collect();
+    if !urls.is_empty() && !urls.iter().any(|url| served.serves(url)) {
+        return Ok(HookVerdict::Foreign);
     }
+    if state.eq_ignore_ascii_case("waiting") {
+        Ok(HookVerdict::Poll)
+    } else {
+        Ok(HookVerdict::AlreadyServed)
+    }
+}
+
+/// The organization URLs the AgentPools of this operator use, refreshed by every reconcile
+/// pass; the hook endpoint reads it to ignore events of other organizations.
+#[derive(Debug, Default)]
+pub struct ServedOrganizations {
+    prefixes: std::sync::RwLock<Vec<String>>,
+}
+
+impl ServedOrganizations {
+    /// Replaces the set with the organizations of the AgentPools just listed.
+    pub fn refresh<'a>(&self, organizations: impl IntoIterator<Item = &'a str>) {
+        let mut prefixes: Vec<String> = organizations.into_iter().map(normalize).collect();
+        prefixes.sort();
+        prefixes.dedup();
+        if let Ok(mut guard) = self.prefixes.write() {
+            *guard = prefixes;
+        }
+    }
+
+    /// Whether `url` lies under one of the organizations.
+    pub fn serves(&self, url: &str) -> bool {
+        let url = normalize(url);
+        self.prefixes.read().is_ok_and(|prefixes| {
+            prefixes.iter().any(|org| {
+                url.strip_prefix(org.as_str())
+                    .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+            })
+        })
+    }
+}
+
+/// Lower case, no trailing slash, and the legacy `https://{org}.visualstudio.com` form as
+/// `https://dev.azure.com/{org}` (Azure DevOps sends either in events).
+fn normalize(url: &str) -> String {
+    let url = url.trim().trim_end_matches('/').to_ascii_lowercase();
+    if let Some(rest) = url.strip_prefix("https://")
+        && let Some((host, path)) = rest.split_once('/').or(Some((rest, "")))
+        && let Some(org) = host.strip_suffix(".visualstudio.com")
+    {
+        let path = if path.is_empty() {
+            String::new()
+        } else {
+            format!("/{path}")
+        };
+        return format!("https://dev.azure.com/{org}{path}");
+    }
+    url
 }
 
 /// Whether the request carries `secret`, as the Basic password (any user) or in
@@ -82,24 +180,75 @@ mod tests {
         map
     }
 
+    fn served(orgs: &[&str]) -> ServedOrganizations {
+        let served = ServedOrganizations::default();
+        served.refresh(orgs.iter().copied());
+        served
+    }
+
+    fn event(state: &str, href: Option<&str>) -> String {
+        let mut job = serde_json::json!({
+            "id": "6d5b8c0e-0000-4000-8000-000000000001", "name": "Build", "state": state
+        });
+        if let Some(href) = href {
+            job["_links"] = serde_json::json!({"web": {"href": href}});
+        }
+        serde_json::json!({"eventType": JOB_STATE_CHANGED, "resource": {"job": job}}).to_string()
+    }
+
     #[test]
-    fn only_waiting_jobs_or_unreadable_events_ask_for_a_poll() {
-        let event = |state: &str| {
-            serde_json::json!({
-                "eventType": "ms.vss-pipelines.job-state-changed-event",
-                "resource": { "job": { "id": "6d5b8c0e-0000-4000-8000-000000000001", "name": "Build", "state": state } }
-            })
-            .to_string()
-        };
-        assert!(needs_poll(event("waiting").as_bytes()));
-        assert!(needs_poll(event("Waiting").as_bytes()));
-        assert!(!needs_poll(event("inProgress").as_bytes()));
-        assert!(!needs_poll(event("completed").as_bytes()));
-        assert!(needs_poll(b""));
-        assert!(needs_poll(b"not json"));
-        assert!(needs_poll(
-            br#"{"eventType":"build.complete","resource":{}}"#
-        ));
+    fn only_waiting_jobs_of_served_organizations_ask_for_a_poll() {
+        let served = served(&["https://dev.azure.com/contoso"]);
+        let classify = |body: String| classify(body.as_bytes(), &served);
+        let ours = Some("https://dev.azure.com/contoso/Web/_build/results?buildId=7");
+        assert_eq!(classify(event("waiting", ours)), Ok(HookVerdict::Poll));
+        assert_eq!(classify(event("Waiting", None)), Ok(HookVerdict::Poll));
+        assert_eq!(
+            classify(event("inProgress", ours)),
+            Ok(HookVerdict::AlreadyServed)
+        );
+        assert_eq!(
+            classify(event("completed", ours)),
+            Ok(HookVerdict::AlreadyServed)
+        );
+        // Another organization, and one whose name merely starts like ours.
+        for foreign in [
+            "https://dev.azure.com/fabrikam/Web/_build/results?buildId=7",
+            "https://dev.azure.com/contoso-labs/Web/_build/results?buildId=7",
+        ] {
+            assert_eq!(
+                classify(event("waiting", Some(foreign))),
+                Ok(HookVerdict::Foreign)
+            );
+        }
+        // The legacy host form of the same organization is ours.
+        assert_eq!(
+            classify(event(
+                "waiting",
+                Some("https://Contoso.visualstudio.com/Web/_build")
+            )),
+            Ok(HookVerdict::Poll)
+        );
+    }
+
+    #[test]
+    fn bodies_that_are_not_job_state_changed_events_are_invalid() {
+        let served = served(&["https://dev.azure.com/contoso"]);
+        assert_eq!(classify(b"", &served), Err(InvalidHook::NotJson));
+        assert_eq!(classify(b"not json", &served), Err(InvalidHook::NotJson));
+        assert_eq!(classify(b"[1,2]", &served), Err(InvalidHook::NotJson));
+        assert_eq!(classify(b"{}", &served), Err(InvalidHook::WrongEventType));
+        assert_eq!(
+            classify(br#"{"eventType":"build.complete","resource":{}}"#, &served),
+            Err(InvalidHook::WrongEventType)
+        );
+        assert_eq!(
+            classify(
+                br#"{"eventType":"ms.vss-pipelines.job-state-changed-event","resource":{}}"#,
+                &served
+            ),
+            Err(InvalidHook::NoJobState)
+        );
     }
 
     #[test]

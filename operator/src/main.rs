@@ -1,7 +1,8 @@
 //! `azp-operator` command line.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
+use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -9,10 +10,11 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use azp_operator::controller::{Controller, Settings};
+use azp_operator::hooks::ServedOrganizations;
 use azp_operator::leader::{self, LeaderConfig};
 use azp_operator::metrics::Metrics;
 use azp_operator::plan::PlannerSettings;
-use azp_operator::server::{self, ServerState};
+use azp_operator::server::{self, ConnectionLimits, ServerState};
 use clap::{Parser, Subcommand};
 use tokio::sync::{Notify, watch};
 use tracing::info;
@@ -41,9 +43,26 @@ struct RunArgs {
     /// Watch AgentPools in every namespace (the default when --namespace is not given).
     #[arg(long)]
     all_namespaces: bool,
-    /// Address of /metrics, /healthz, /readyz and /hooks/azure-devops.
+    /// Address of /metrics, /healthz, /readyz (and /hooks/azure-devops unless --hook-addr).
     #[arg(long, env = "AZP_METRICS_ADDR", default_value = "0.0.0.0:8080")]
     metrics_addr: SocketAddr,
+    /// Serve /hooks/azure-devops on this address only (and not on --metrics-addr), so the port
+    /// exposed to Azure DevOps carries nothing else.
+    #[arg(long, env = "AZP_HOOK_ADDR")]
+    hook_addr: Option<SocketAddr>,
+    /// Authorised service-hook requests per second; beyond it (after the burst) they are
+    /// answered 429.
+    #[arg(long, default_value_t = NonZeroU32::new(20).unwrap_or(NonZeroU32::MIN))]
+    hook_rate_limit: NonZeroU32,
+    /// Service-hook requests allowed at once before the rate limit applies.
+    #[arg(long, default_value_t = NonZeroU32::new(100).unwrap_or(NonZeroU32::MIN))]
+    hook_burst: NonZeroU32,
+    /// Seconds a client has to send a request head (also closes idle keep-alive connections).
+    #[arg(long, default_value_t = 5)]
+    header_read_timeout_seconds: u64,
+    /// Open HTTP connections per listener; more wait in the listen backlog.
+    #[arg(long, default_value_t = 512)]
+    max_connections: usize,
     /// Accept plain http:// organization URLs on 127.0.0.1/localhost (local sandboxes
     /// only; a PAT would travel in clear text).
     #[arg(long, env = "AZP_ALLOW_INSECURE_HTTP")]
@@ -115,8 +134,10 @@ fn main() -> anyhow::Result<()> {
 fn init_logging(format: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Colour codes only for a person at a terminal, never in files or log collectors.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     if format == "json" {
         builder.json().init();
@@ -159,17 +180,35 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         .with_context(|| format!("binding {}", args.metrics_addr))?;
     // Printed on stdout so tests and sandboxes binding port 0 learn the address.
     println!("listening on http://{}", listener.local_addr()?);
-    let router = server::router(ServerState {
+    let served = Arc::new(ServedOrganizations::default());
+    let state = ServerState {
         metrics: metrics.clone(),
         trigger: trigger.clone(),
         hook_secret,
         ready: ready.clone(),
-    });
-    tokio::spawn(async move {
-        if let Err(error) = axum::serve(listener, router).await {
-            tracing::error!(%error, "HTTP server stopped");
-        }
-    });
+        hook_limiter: server::hook_limiter(args.hook_rate_limit, args.hook_burst),
+        served: served.clone(),
+    };
+    let limits = ConnectionLimits {
+        header_read_timeout: Duration::from_secs(args.header_read_timeout_seconds.max(1)),
+        max_connections: args.max_connections,
+    };
+    if let Some(hook_addr) = args.hook_addr {
+        let hook_listener = tokio::net::TcpListener::bind(hook_addr)
+            .await
+            .with_context(|| format!("binding {hook_addr}"))?;
+        println!("hooks listening on http://{}", hook_listener.local_addr()?);
+        tokio::spawn(server::serve(
+            hook_listener,
+            server::hook_router(state.clone()),
+            limits,
+        ));
+    }
+    tokio::spawn(server::serve(
+        listener,
+        server::router(state, args.hook_addr.is_none()),
+        limits,
+    ));
 
     client
         .apiserver_version()
@@ -204,7 +243,8 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         pod_startup_warning: Duration::from_secs(args.pod_startup_warning_seconds),
         identity,
     };
-    let controller = Controller::new(client.clone(), settings, metrics, trigger, leader);
+    let controller = Controller::new(client.clone(), settings, metrics, trigger, leader)
+        .with_served_organizations(served);
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .context("installing the SIGTERM handler")?;
     tokio::select! {

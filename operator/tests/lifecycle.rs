@@ -157,12 +157,18 @@ async fn rate_limit_storm_bounds_requests_even_when_hooks_hammer_and_recovers() 
     // Service hooks every 250 ms: without backoff each would cause a poll every 500 ms
     // (the minimum spacing), ~30 polls of up to 3 attempts in this storm.
     let hook_url = format!("{}/hooks/azure-devops", h.operators[0].metrics_url);
+    let waiting = json!({
+        "eventType": "ms.vss-pipelines.job-state-changed-event",
+        "resource": {"job": {"state": "waiting"}}
+    })
+    .to_string();
     let started = std::time::Instant::now();
     let mut saw_rate_limited = false;
     while started.elapsed() < storm {
         let accepted = http
             .post(&hook_url)
             .basic_auth("ado", Some("hook"))
+            .body(waiting.clone())
             .send()
             .await
             .unwrap();

@@ -26,17 +26,23 @@ use serde_json::{Map, Value, json};
 
 const PAT: &str = "conformance-pat";
 
+/// Microsoft's spec as `make peers` provides it (`$AZP_PEERS_DIR/ado-spec/`); tests read peers from
+/// nowhere else, so a clone anywhere runs them once `make peers` has found the file.
 fn spec_path() -> PathBuf {
-    let shared = std::env::var_os("AZP_SHARED_DIR")
+    let peers = std::env::var_os("AZP_PEERS_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"));
-    shared.join("ado-spec/taskAgent-7.1.json")
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.cache/peers"));
+    peers.join("ado-spec/taskAgent-7.1.json")
 }
 
 fn load_spec() -> Value {
     let path = spec_path();
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e} (set AZP_SHARED_DIR)", path.display()));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "cannot read {}: {e} (run `make peers`; it says where it looks for the file)",
+            path.display()
+        )
+    });
     // The published file starts with a UTF-8 BOM.
     serde_json::from_str(text.trim_start_matches('\u{feff}')).unwrap()
 }

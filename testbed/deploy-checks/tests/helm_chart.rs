@@ -298,3 +298,63 @@ fn every_flag_the_chart_passes_exists_in_the_operators_cli() {
         }
     }
 }
+
+#[test]
+fn the_hook_ingress_exposes_only_the_hook_port_and_passes_kubernetes_validate() {
+    let helm = Helm::new();
+    let sets = [
+        "serviceHook.enabled=true",
+        "serviceHook.existingSecret=azp-hook",
+        "serviceHook.ingress.enabled=true",
+        "serviceHook.ingress.className=nginx",
+        "serviceHook.ingress.host=azp-hooks.example.com",
+        "serviceHook.ingress.tls.secretName=azp-hooks-tls",
+        "serviceHook.ingress.annotations.cert-manager\\.io/cluster-issuer=letsencrypt",
+    ];
+    let rendered = helm.render(&[], &sets);
+    let docs = documents(&rendered);
+    let ingress = of_kind(&docs, "Ingress");
+    assert_eq!(ingress.len(), 1);
+    let ingress = ingress[0];
+    assert_eq!(
+        ingress["metadata"]["annotations"]["cert-manager.io/cluster-issuer"],
+        "letsencrypt"
+    );
+    assert_eq!(ingress["spec"]["tls"][0]["secretName"], "azp-hooks-tls");
+    let paths = ingress["spec"]["rules"][0]["http"]["paths"]
+        .as_array()
+        .unwrap();
+    assert_eq!(paths.len(), 1, "only the hook path is exposed");
+    assert_eq!(paths[0]["path"], "/hooks/azure-devops");
+    assert_eq!(paths[0]["backend"]["service"]["port"]["name"], "hook");
+    // The hook has its own listener and port; /metrics stays on the other one.
+    let container = &of_kind(&docs, "Deployment")[0]["spec"]["template"]["spec"]["containers"][0];
+    let args = container["args"].as_array().unwrap();
+    assert!(args.contains(&serde_json::json!("--hook-addr=0.0.0.0:8081")));
+    assert_eq!(container["ports"][1]["name"], "hook");
+    let service = of_kind(&docs, "Service")[0];
+    assert_eq!(service["spec"]["ports"][1]["targetPort"], "hook");
+    let builtin: Vec<String> = docs
+        .iter()
+        .filter(|d| d["kind"] != "AgentPool" && d["kind"] != "ServiceMonitor")
+        .map(|d| serde_yaml::to_string(d).unwrap())
+        .collect();
+    let output = kubernetes_validate(&builtin.join("---\n"));
+    assert!(output.status.success(), "{}", text(&output));
+    assert!(!text(&output).contains("ERROR"), "{}", text(&output));
+    // Without the Ingress nothing exposes the hook outside the cluster.
+    let defaults = documents(&helm.render(&[], &sets[..2]));
+    assert!(of_kind(&defaults, "Ingress").is_empty());
+    for service in of_kind(&defaults, "Service") {
+        assert_eq!(service["spec"]["type"], "ClusterIP");
+    }
+    // An Ingress without a host or without the hook is refused with an explanation.
+    let error = helm
+        .template(&[], &["serviceHook.ingress.enabled=true"])
+        .unwrap_err();
+    assert!(error.contains("needs serviceHook.enabled=true"), "{error}");
+    let error = helm
+        .template(&[], &[sets[0], sets[1], sets[2]])
+        .unwrap_err();
+    assert!(error.contains("serviceHook.ingress.host"), "{error}");
+}

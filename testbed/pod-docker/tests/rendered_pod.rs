@@ -338,11 +338,12 @@ async fn the_rendered_pod_registers_builds_through_the_sidecar_and_pushes_in_doc
     let run = pod_run.await.unwrap().unwrap();
     for container in &run.containers {
         eprintln!(
-            "--- {} (exit {}, ran {:?}) ---\n{}",
+            "--- {} (exit {}, ran {:?}) ---\n{}termination message: {}\n",
             container.name,
             container.exit_code,
             container.finished - container.started,
-            container.logs
+            container.logs,
+            container.message
         );
     }
     let request = request.expect("the agent never registered");

@@ -13,7 +13,7 @@ TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
 TEST_BINS := AZP_OPERATOR_BIN=$(TARGET_DIR)/debug/azp-operator AZP_AGENT_BIN=$(TARGET_DIR)/debug/azp-agent \
 	AZP_STANDIN_BIN=$(TARGET_DIR)/debug/azp-agent-standin
 
-.PHONY: test lint generate peers peer-files unit chaos
+.PHONY: test lint generate peers peer-files unit chaos images
 
 ## test: install the test peers (idempotent), check formatting and lints, run every test.
 test: peers lint
@@ -32,6 +32,14 @@ peers:
 ## ../shared, or upstream; see README "Developing".
 peer-files:
 	@scripts/peer-files.sh "$(AZP_PEERS_DIR)"
+
+## images: the agent, operator and BuildKit images, built offline from the Dockerfile with the debug
+## binaries of the test build (no release build): see scripts/build-images.sh. Cached in
+## $(CACHE)/images by the hash of every input. `make test` needs no call: the testbed/pod-docker
+## test runs the same script with the binaries of the test build (a cache hit when nothing changed).
+images:
+	cargo build --workspace --bins
+	AZP_BIN_DIR=$(TARGET_DIR)/debug scripts/build-images.sh "$(CACHE)/images"
 
 ## lint: rustfmt and clippy with warnings as errors.
 lint:

@@ -16,7 +16,11 @@ use kube::discovery::ApiResource;
 /// AgentPool documents from the example files and from the chart's `agentPools:` example values.
 fn example_agentpools() -> Vec<(String, serde_json::Value)> {
     let mut pools = Vec::new();
-    for file in ["agentpool-basic.yaml", "agentpool-buildkit-ecr.yaml"] {
+    for file in [
+        "agentpool-basic.yaml",
+        "agentpool-buildkit-ecr.yaml",
+        "agentpool-arm64.yaml",
+    ] {
         let path = workspace().join("examples").join(file);
         for doc in documents(&std::fs::read_to_string(&path).unwrap()) {
             pools.push((file.to_owned(), doc));
@@ -31,8 +35,8 @@ fn example_agentpools() -> Vec<(String, serde_json::Value)> {
         }
     }
     assert!(
-        pools.len() >= 3,
-        "expected the two example files and the chart's example AgentPool"
+        pools.len() >= 4,
+        "expected the three example files and the chart's example AgentPool"
     );
     pools
 }
@@ -147,6 +151,7 @@ fn every_yaml_example_passes_yamllint() {
     let mut files = vec![
         examples.join("agentpool-basic.yaml"),
         examples.join("agentpool-buildkit-ecr.yaml"),
+        examples.join("agentpool-arm64.yaml"),
         examples.join("azure-pipelines.yml"),
         examples.join("templates/build.yml"),
         workspace().join("charts/azp-operator/values.yaml"),

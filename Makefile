@@ -13,10 +13,10 @@ TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
 TEST_BINS := AZP_OPERATOR_BIN=$(TARGET_DIR)/debug/azp-operator AZP_AGENT_BIN=$(TARGET_DIR)/debug/azp-agent \
 	AZP_STANDIN_BIN=$(TARGET_DIR)/debug/azp-agent-standin
 
-.PHONY: test lint generate peers peer-files unit chaos images
+.PHONY: test lint generate peers peer-files unit chaos images images-prepare
 
 ## test: install the test peers (idempotent), check formatting and lints, run every test.
-test: peers lint
+test: peers images-prepare lint
 	@if cargo nextest --version >/dev/null 2>&1; then \
 	  $(TEST_BINS) cargo nextest run --workspace --no-fail-fast; \
 	else \
@@ -32,6 +32,12 @@ peers:
 ## ../shared, or upstream; see README "Developing".
 peer-files:
 	@scripts/peer-files.sh "$(AZP_PEERS_DIR)"
+
+## images-prepare: in the background, what of the images needs no Rust binary (the mmdebstrap base,
+## the BuildKit image), so it overlaps the compile; the test that needs the images waits on its lock.
+images-prepare:
+	@mkdir -p "$(CACHE)/images"
+	@scripts/build-images.sh --prepare "$(CACHE)/images" >"$(CACHE)/images/prepare.log" 2>&1 &
 
 ## images: the agent, operator and BuildKit images, built offline from the Dockerfile with the debug
 ## binaries of the test build (no release build): see scripts/build-images.sh. Cached in

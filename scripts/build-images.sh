@@ -7,9 +7,13 @@
 # Every output is cached under OUT keyed by the hash of its inputs, so a second run only hashes
 # files. The images are `docker save`d into OUT; OUT/images.env names them (tests `docker load` them).
 #
-# usage: build-images.sh [OUT]     (default: .cache/images next to this script's checkout)
+# usage: build-images.sh [--prepare] [OUT]     (default: .cache/images next to this script's checkout)
+#   --prepare: only what needs no Rust binary (the base and the BuildKit image), so `make test` can
+#              run it in the background while cargo compiles; a later full run waits on the lock.
 # env:   AZP_PEERS_DIR (default .cache/peers), AZP_BIN_DIR (default $CARGO_TARGET_DIR/debug or target/debug)
 set -euo pipefail
+prepare=0
+if [ "${1:-}" = --prepare ]; then prepare=1; shift; fi
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
 out=${1:-$root/.cache/images}
@@ -30,6 +34,7 @@ for tool in mmdebstrap /usr/sbin/dockerd "$docker_cli" strip; do
   command -v "$tool" >/dev/null || die "$tool is missing: run \`make peers\`"
 done
 for file in "$bin/azp-agent" "$bin/azp-operator" "$bin/azp-agent-standin"; do
+  [ "$prepare" = 1 ] && break
   [ -x "$file" ] || die "$file is missing: build the workspace first (\`cargo build -p azp-agent -p azp-operator -p azp-ado-emulator\`)"
 done
 for file in "$peers/buildkit/buildkitd" "$peers/buildkit/buildctl"; do
@@ -62,17 +67,19 @@ fi
 base_tag="azp-test/debian:$suite-$base_key"
 
 # --- 2. the build context: stripped binaries, the stand-in agent tarball, BuildKit ----------------
-bin_key=$(hash_files "$bin/azp-agent" "$bin/azp-operator")
-standin_key=$(hash_files "$bin/azp-agent-standin")
 buildkit_key=$(hash_files "$peers/buildkit/buildkitd" "$peers/buildkit/buildctl")
 dockerfile_key=$(hash_files "$root/Dockerfile")
-declare -A keys=(
-  [agent]=$(hash_text "$dockerfile_key $base_key $bin_key $standin_key $buildkit_key")
-  [operator]=$(hash_text "$dockerfile_key $base_key $bin_key")
-  [buildkit]=$(hash_text "$dockerfile_key $base_key $buildkit_key")
-)
+declare -A keys=([buildkit]=$(hash_text "$dockerfile_key $base_key $buildkit_key"))
+targets=(buildkit)
+if [ "$prepare" = 0 ]; then
+  bin_key=$(hash_files "$bin/azp-agent" "$bin/azp-operator")
+  standin_key=$(hash_files "$bin/azp-agent-standin")
+  keys[agent]=$(hash_text "$dockerfile_key $base_key $bin_key $standin_key $buildkit_key")
+  keys[operator]=$(hash_text "$dockerfile_key $base_key $bin_key")
+  targets=(agent operator buildkit)
+fi
 todo=()
-for target in agent operator buildkit; do
+for target in "${targets[@]}"; do
   [ -f "$out/$target-${keys[$target]}.tar" ] || todo+=("$target")
 done
 
@@ -85,6 +92,10 @@ write_env() {
   } >"$out/images.env.tmp"
   mv "$out/images.env.tmp" "$out/images.env"
 }
+if [ ${#todo[@]} -eq 0 ] && [ "$prepare" = 1 ]; then
+  log "base and buildkit image up to date"
+  exit 0
+fi
 if [ ${#todo[@]} -eq 0 ]; then
   write_env
   log "all images up to date ($out/images.env)"
@@ -117,10 +128,12 @@ fi
 
 ctx="$run_dir/context"
 mkdir -p "$ctx/bin" "$ctx/buildkit" "$ctx/agent/bin"
+cp "$peers/buildkit/buildkitd" "$peers/buildkit/buildctl" "$ctx/buildkit/"
+touch "$ctx/agent.tar.gz"
+if [ "$prepare" = 0 ]; then
 for name in azp-agent azp-operator; do
   strip --strip-debug -o "$ctx/bin/$name" "$bin/$name"
 done
-cp "$peers/buildkit/buildkitd" "$peers/buildkit/buildctl" "$ctx/buildkit/"
 agent_tarball="$out/standin-agent-$standin_key-$base_key.tar.gz"
 if [ ! -f "$agent_tarball" ]; then
   # `install` writes config.sh/run.sh that exec the binary by its absolute path, so it runs where
@@ -132,6 +145,7 @@ if [ ! -f "$agent_tarball" ]; then
   mv "$agent_tarball.tmp" "$agent_tarball"
 fi
 cp "$agent_tarball" "$ctx/agent.tar.gz"
+fi
 
 # --- 4. the images ------------------------------------------------------------------------------
 for target in "${todo[@]}"; do
@@ -148,6 +162,10 @@ for target in "${todo[@]}"; do
   mv "$out/$target-${keys[$target]}.tar.tmp" "$out/$target-${keys[$target]}.tar"
   log "$target built in $((SECONDS - started)) s"
 done
+if [ "$prepare" = 1 ]; then
+  log "prepared: base and buildkit image"
+  exit 0
+fi
 # Old keys' archives and images are dead weight (the BuildKit cache in OUT/docker keeps what is
 # reusable, capped so the cache does not grow without bound).
 for target in agent operator buildkit; do

@@ -3,6 +3,8 @@
 //! stopped when its guard drops. A missing peer fails the test with "run `make peers`".
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod buildkit;
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};

@@ -254,6 +254,17 @@ pub struct BuildkitSpec {
     /// Compute resources of the BuildKit sidecar.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resources: Option<ResourceRequirements>,
+    /// Registry build cache for `azp-agent build-push`, so a build in a new pod (an empty
+    /// BuildKit) reuses earlier pods' layers: `none` (no cache), a repository such as
+    /// `123456789012.dkr.ecr.eu-west-1.amazonaws.com/build-cache` (each image gets its own tag
+    /// there, derived from its repository path), or a full reference with a tag. Unset: the
+    /// image's own repository, tag `buildcache`. Passed to the pod as `AZP_BUILDKIT_CACHE`; a
+    /// step's `--cache` flag overrides it. Give the cache repository an ECR lifecycle policy
+    /// (see the README).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = kube::core::Rule::new("self == 'none' || (self.contains('/') && !self.contains(' ') && !self.contains(','))").message("must be `none` or a registry reference <registry>/<repository>[:tag]"))]
+    #[schemars(length(min = 1, max = 512))]
+    pub cache: Option<String>,
 }
 
 impl Default for BuildkitSpec {
@@ -262,6 +273,7 @@ impl Default for BuildkitSpec {
             enabled: false,
             image: default_buildkit_image(),
             resources: None,
+            cache: None,
         }
     }
 }

@@ -248,6 +248,10 @@ fn agent_env(pool: &AgentPool, namespace: &str, agent_name: &str) -> Vec<EnvVar>
     ];
     if spec.buildkit.enabled {
         vars.push(value(env::BUILDKIT_HOST, paths::BUILDKIT_HOST));
+        // `build-push` reads it as its `--cache` default: a pipeline step needs no flag.
+        if let Some(cache) = &spec.buildkit.cache {
+            vars.push(value(env::BUILDKIT_CACHE, cache));
+        }
     }
     if spec.ca_bundle.is_some() {
         vars.push(value(env::CA_BUNDLE_FILE, paths::CA_BUNDLE_FILE));

@@ -295,6 +295,26 @@ fn buildkit_is_a_rootless_native_sidecar_with_only_its_own_relaxations() {
 }
 
 #[test]
+fn the_pools_build_cache_reaches_the_agent_so_a_step_needs_no_flag() {
+    let cache = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/build-cache";
+    let pod = render_pod(
+        &pool(json!({"buildkit": {"enabled": true, "cache": cache}})),
+        "linux-abcde",
+    )
+    .unwrap();
+    assert_eq!(env_value(agent(&pod), env::BUILDKIT_CACHE), Some(cache));
+    let none = render_pod(
+        &pool(json!({"buildkit": {"enabled": true, "cache": "none"}})),
+        "p-1",
+    )
+    .unwrap();
+    assert_eq!(env_value(agent(&none), env::BUILDKIT_CACHE), Some("none"));
+    // Unset: build-push's own default (the image's repository, tag buildcache).
+    let unset = render_pod(&pool(json!({})), "p-1").unwrap();
+    assert_eq!(env_value(agent(&unset), env::BUILDKIT_CACHE), None);
+}
+
+#[test]
 fn environment_follows_the_contract_and_reserved_names_cannot_be_overridden() {
     let pod = render_pod(&pool(json!({})), "linux-abcde").unwrap();
     let agent = agent(&pod);

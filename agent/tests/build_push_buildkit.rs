@@ -348,3 +348,131 @@ fn the_registry_cache_makes_a_fresh_daemons_build_cached_and_faster() {
         "warm {warm_time:?} is not faster than cold {cold_time:?}"
     );
 }
+
+/// `mode: remote`: a shared buildkitd on TCP that demands client certificates (as BuildKit's
+/// own Kubernetes examples run it). build-push reaches it with `--buildkit-tls-dir`
+/// (`AZP_BUILDKIT_TLS_DIR` in the pod); without the certificate it is refused.
+#[test]
+fn a_remote_buildkit_with_mutual_tls_builds_with_the_client_certificate_only() {
+    use rcgen::{
+        BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose,
+        IsCa, KeyPair,
+    };
+    use support::buildkit::{ClientTls, Listen};
+
+    let setup = Setup::start();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "azp test buildkit CA");
+    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+    let leaf = |names: Vec<String>, usage: ExtendedKeyUsagePurpose, dir: &Path| {
+        let key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(names).unwrap();
+        params.extended_key_usages = vec![usage];
+        let cert = params.signed_by(&key, &ca).unwrap();
+        std::fs::create_dir_all(dir).unwrap();
+        std::fs::write(dir.join("ca.pem"), ca.pem()).unwrap();
+        std::fs::write(dir.join("cert.pem"), cert.pem()).unwrap();
+        std::fs::write(dir.join("key.pem"), key.serialize_pem()).unwrap();
+    };
+    let server_dir = setup.work.path().join("server-tls");
+    let client_dir = setup.work.path().join("client-tls");
+    leaf(
+        vec!["127.0.0.1".into(), "localhost".into()],
+        ExtendedKeyUsagePurpose::ServerAuth,
+        &server_dir,
+    );
+    leaf(
+        vec!["azp-agent".into()],
+        ExtendedKeyUsagePurpose::ClientAuth,
+        &client_dir,
+    );
+    let client = ClientTls { dir: client_dir };
+    let buildkitd = Buildkitd::start_listening(
+        Listen::TcpMutualTls {
+            server_dir: server_dir.clone(),
+        },
+        Some(&client),
+    );
+    assert!(
+        buildkitd.addr.starts_with("tcp://127.0.0.1:"),
+        "{}",
+        buildkitd.addr
+    );
+    let context = setup.context("ctx", MULTI_STAGE);
+    let repository = setup.repository("team/remote");
+
+    let output = run(agent()
+        .args([
+            "build-push",
+            "--builder",
+            "buildkit",
+            "--repository",
+            &repository,
+        ])
+        .arg("--context")
+        .arg(&context)
+        .arg("--buildctl")
+        .arg(buildctl())
+        .args([
+            "--tag",
+            "v1",
+            "--build-arg",
+            "GREETING=remote",
+            "--plain-http",
+        ])
+        .env("BUILDKIT_HOST", &buildkitd.addr)
+        .env("AZP_BUILDKIT_TLS_DIR", &client.dir)
+        .env("DOCKER_CONFIG", setup.docker_config()));
+    let (stdout, stderr) = text(&output);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{stderr}\nbuildkitd:\n{}",
+        buildkitd.log()
+    );
+    let digest = result_lines(&stdout, &repository);
+    assert_eq!(setup.registry_digest(&format!("{repository}:v1")), digest);
+    assert!(
+        stdout.lines().any(|l| l.ends_with(" greeting=remote")),
+        "{stdout}"
+    );
+
+    // The pod's preflight reaches the same daemon over mutual TLS, and fails without it.
+    let preflight = |tls_dir: Option<&Path>| {
+        let mut command = agent();
+        command
+            .args(["preflight", "--no-credential-probe", "--buildkit-host"])
+            .arg(&buildkitd.addr);
+        if let Some(dir) = tls_dir {
+            command.env("AZP_BUILDKIT_TLS_DIR", dir);
+        }
+        let output = run(&mut command);
+        let (stdout, _) = text(&output);
+        stdout
+            .lines()
+            .find(|l| l.contains(" buildkit: "))
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let passed = preflight(Some(&client.dir));
+    assert!(
+        passed.starts_with("PASS buildkit: ") && passed.contains("mutual TLS"),
+        "{passed}"
+    );
+    let failed = preflight(None);
+    assert!(failed.starts_with("FAIL buildkit: "), "{failed}");
+    let wrong = setup.work.path().join("server-tls");
+    let refused = preflight(Some(&wrong));
+    assert!(
+        refused.starts_with("FAIL buildkit: "),
+        "a server certificate passed as a client one: {refused}"
+    );
+
+    // No client certificate: the daemon refuses the connection, and build-push says so.
+    let refused = setup.build_push(&buildkitd.addr, &context, &repository, &["--tag", "v2"]);
+    let (stdout, stderr) = text(&refused);
+    assert_eq!(refused.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(!stdout.contains("##vso[task.setvariable"), "{stdout}");
+}

@@ -164,8 +164,10 @@ pub struct BuildPushArgs {
     /// Tag to push; repeatable.
     #[arg(long = "tag", required = true)]
     pub tags: Vec<String>,
-    /// Registry cache reference (default <registry>/<repo>:buildcache); `none` disables. BuildKit only.
-    #[arg(long)]
+    /// Registry build cache (BuildKit only): `none`; a reference with a tag; or a repository,
+    /// where the cache tag is derived from the image repository. Default: <registry>/<repo>:buildcache.
+    /// The operator sets AZP_BUILDKIT_CACHE from the AgentPool's spec.buildkit.cache.
+    #[arg(long, env = env::BUILDKIT_CACHE)]
     pub cache: Option<String>,
     /// Target platform, e.g. linux/amd64; repeatable.
     #[arg(long = "platform")]
@@ -179,6 +181,10 @@ pub struct BuildPushArgs {
     /// BuildKit address.
     #[arg(long, env = env::BUILDKIT_HOST)]
     pub buildkit_host: Option<String>,
+    /// Client certificate directory for a remote BuildKit with mutual TLS (`ca.crt`, `tls.crt`,
+    /// `tls.key`, or `ca.pem`, `cert.pem`, `key.pem`); passed to `buildctl --tlsdir`.
+    #[arg(long, env = env::BUILDKIT_TLS_DIR)]
+    pub buildkit_tls_dir: Option<PathBuf>,
     /// buildctl program.
     #[arg(long, env = env::BUILDCTL_BIN, default_value = "buildctl")]
     pub buildctl: PathBuf,

@@ -30,6 +30,10 @@ pub const PAT_FILE: &str = contract::PAT_FILE;
 pub const CA_BUNDLE_FILE: &str = contract::CA_BUNDLE_FILE;
 /// BuildKit daemon address (standard BuildKit name), e.g. `unix:///run/buildkit/buildkitd.sock`.
 pub const BUILDKIT_HOST: &str = contract::BUILDKIT_HOST;
+/// The AgentPool's build cache setting (`spec.buildkit.cache`), the default of `build-push --cache`.
+pub const BUILDKIT_CACHE: &str = contract::BUILDKIT_CACHE;
+/// Client certificate directory for a remote BuildKit (`buildctl --tlsdir`).
+pub const BUILDKIT_TLS_DIR: &str = contract::BUILDKIT_TLS_DIR;
 /// Directory holding the Docker client `config.json` (standard Docker name).
 pub const DOCKER_CONFIG: &str = "DOCKER_CONFIG";
 /// Path of the Docker CLI used by `build-push --builder docker`.

@@ -157,6 +157,7 @@ async fn build_push(args: Box<BuildPushArgs>) -> anyhow::Result<()> {
         build_args: args.build_args,
         builder: args.builder,
         buildkit_host: args.buildkit_host,
+        buildkit_tls_dir: args.buildkit_tls_dir,
         buildctl_bin: args.buildctl,
         docker_bin: args.docker,
         docker_network: args.docker_network,

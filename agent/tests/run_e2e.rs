@@ -362,3 +362,25 @@ async fn sigint_is_handled_like_sigterm() {
     );
     h.assert_deregistered();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_buildkit_that_never_answers_is_named_in_the_termination_message() {
+    let h = Harness::start().await;
+    let (out, ()) = h
+        .run(
+            &[
+                "--buildkit-host",
+                "unix:///nonexistent/buildkitd.sock",
+                "--preflight-timeout",
+                "3",
+            ],
+            |_| async {},
+        )
+        .await;
+    let message = out.assert_ended(run_exit::PREFLIGHT_FAILED, Outcome::PreflightFailed);
+    // The operator turns this into the AgentPool's BuildkitUnavailable condition.
+    assert_eq!(message.failed_checks, ["buildkit"], "{message:?}");
+    assert!(message.exit_reason.contains("buildkit: "), "{message:?}");
+    assert_eq!(message.agent_id, None);
+    h.assert_deregistered();
+}

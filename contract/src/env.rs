@@ -43,6 +43,13 @@ pub const ECR_API_ENDPOINT: &str = "AZP_ECR_API_ENDPOINT";
 pub const REQUIRE_PRIVATE_ENDPOINT: &str = "AZP_REQUIRE_PRIVATE_ENDPOINT";
 /// BuildKit daemon address used by `buildctl`; the standard variable `buildctl` itself reads.
 pub const BUILDKIT_HOST: &str = "BUILDKIT_HOST";
+/// The AgentPool's registry build cache for `azp-agent build-push` (`spec.buildkit.cache`):
+/// `none`, a full reference with a tag, or a repository (one tag per image is derived). Unset
+/// means the image's own repository, tag `buildcache`.
+pub const BUILDKIT_CACHE: &str = "AZP_BUILDKIT_CACHE";
+/// Directory of the client certificate for a remote BuildKit with mutual TLS (`buildctl
+/// --tlsdir`: `ca.crt`, `tls.crt`, `tls.key` as a Kubernetes TLS Secret mounts them).
+pub const BUILDKIT_TLS_DIR: &str = "AZP_BUILDKIT_TLS_DIR";
 /// Where `azp-agent` writes its [`crate::TerminationMessage`]; defaults to
 /// [`crate::paths::TERMINATION_LOG`].
 pub const TERMINATION_LOG: &str = "AZP_TERMINATION_LOG";
@@ -69,6 +76,8 @@ pub const ALL: &[&str] = &[
     ECR_API_ENDPOINT,
     REQUIRE_PRIVATE_ENDPOINT,
     BUILDKIT_HOST,
+    BUILDKIT_CACHE,
+    BUILDKIT_TLS_DIR,
     TERMINATION_LOG,
     CA_BUNDLE_FILE,
     POD_NAME,

@@ -75,6 +75,11 @@ pub struct TerminationMessage {
     /// Phase durations in milliseconds.
     #[serde(default)]
     pub durations_ms: PhaseDurations,
+    /// Names of the preflight checks that failed (`buildkit`, `ecr-endpoint`, ...), so the
+    /// operator can tell a broken build environment from other failures without parsing
+    /// `exit_reason`. Empty unless the outcome is `preflightFailed`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failed_checks: Vec<String>,
 }
 
 impl TerminationMessage {
@@ -142,6 +147,7 @@ mod tests {
                 run: Some(65_000),
                 deregister: Some(800),
             },
+            failed_checks: Vec::new(),
         }
     }
 
@@ -192,6 +198,7 @@ mod tests {
                 run: Some(u64::MAX),
                 deregister: Some(u64::MAX),
             },
+            failed_checks: Vec::new(),
         };
         let json = message.to_json();
         assert!(json.len() <= MAX_BYTES, "{} bytes", json.len());

@@ -45,7 +45,7 @@ data "aws_iam_policy_document" "agent_push" {
       "ecr:PutImage",
       "ecr:DescribeRepositories",
     ]
-    resources = [aws_ecr_repository.app.arn]
+    resources = [aws_ecr_repository.app.arn, aws_ecr_repository.build_cache.arn]
   }
 }
 

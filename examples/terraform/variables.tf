@@ -46,3 +46,9 @@ variable "repository_name" {
   type        = string
   default     = "team/app"
 }
+
+variable "cache_repository_name" {
+  description = "ECR repository for registry build caches (AgentPool spec.buildkit.cache), with a lifecycle policy."
+  type        = string
+  default     = "build-cache"
+}

@@ -15,6 +15,7 @@ use std::time::{Duration, SystemTime};
 
 use azp_ado::{AdoClient, AdoClientConfig, AdoError, Auth, Secret as AdoSecret};
 use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::ListParams;
 use kube::{Api, Client, ResourceExt};
 use tokio::sync::{Notify, watch};
@@ -22,6 +23,7 @@ use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
 use crate::apply::{self, Target};
+use crate::buildkit_health;
 use crate::crd::{AgentPool, AzureDevOpsPoolKey, check_organization_url, condition_type};
 use crate::events::{EventSink, reason};
 use crate::hooks::ServedOrganizations;
@@ -69,6 +71,8 @@ struct GroupState {
     /// The last plan left pending jobs waiting for `maxAgents`: a pod finishing frees a slot
     /// worth polling for.
     backlog: bool,
+    /// When the last probe pod was created while BuildKit was unavailable, per AgentPool.
+    buildkit_probes: HashMap<PoolKey, Instant>,
 }
 
 impl GroupState {
@@ -83,6 +87,7 @@ impl GroupState {
             served: HashSet::new(),
             polled_at: None,
             backlog: false,
+            buildkit_probes: HashMap::new(),
         }
     }
 }
@@ -379,6 +384,7 @@ impl Controller {
 
         // 4. Finished pods: record outcomes before anything may delete them.
         let mut outcomes: HashMap<PoolKey, (u64, u64)> = HashMap::new();
+        let mut buildkit_signals: HashMap<PoolKey, buildkit_health::Signal> = HashMap::new();
         let mut recorded: HashSet<String> = HashSet::new();
         for member in &members {
             for pod in pods_of(pods, &member.key) {
@@ -403,6 +409,9 @@ impl Controller {
                 }
                 recorded.insert(view.name.clone());
                 let outcome = observe::pod_outcome(pod);
+                if let Some(signal) = buildkit_health::signal(&outcome) {
+                    buildkit_signals.insert(member.key.clone(), signal);
+                }
                 if outcome.ran_job() {
                     let entry = outcomes.entry(member.key.clone()).or_default();
                     if outcome.succeeded() {
@@ -490,7 +499,25 @@ impl Controller {
                 warn!(%error, "could not add finalizer");
                 continue;
             }
-            let created = apply::create_pods(&target, plan.create_pods).await;
+            // A sidecar that cannot start fails every pod's preflight: hold back to one probe.
+            let held = buildkit_health::holds_pods(member.pool, buildkit_signals.get(&member.key));
+            let live = snapshot
+                .pods
+                .iter()
+                .filter(|p| p.owner == member.key && p.is_live())
+                .count();
+            let last_probe = group.buildkit_probes.get(&member.key).map(Instant::elapsed);
+            let allowed = buildkit_health::allowed_pods(plan.create_pods, held, live, last_probe);
+            if held && allowed > 0 {
+                group
+                    .buildkit_probes
+                    .insert(member.key.clone(), Instant::now());
+            }
+            let created = if allowed == 0 {
+                Ok(Vec::new())
+            } else {
+                apply::create_pods(&target, allowed).await
+            };
             created_first.insert(member.key.clone(), created);
         }
 
@@ -576,6 +603,18 @@ impl Controller {
                 continue;
             }
             let (succeeded, failed) = outcomes.get(&member.key).copied().unwrap_or_default();
+            let buildkit_signal = buildkit_signals.remove(&member.key);
+            let next = buildkit_health::condition(
+                member.pool,
+                buildkit_signal.as_ref(),
+                &Time(k8s_openapi::jiff::Timestamp::now()),
+            );
+            if let Some(note) = buildkit_health::event_note(member.pool, next.as_ref()) {
+                warn!(pool = %member.key, "BuildKit unavailable; pods held back");
+                self.events
+                    .warning(member.pool, buildkit_health::CONDITION, note)
+                    .await;
+            }
             let update = StatusUpdate {
                 counts: Some(plan.counts),
                 pool_id: Some(i64::from(pool_id)),
@@ -590,6 +629,7 @@ impl Controller {
                 polled: true,
                 succeeded,
                 failed,
+                buildkit_signal,
             };
             self.write_status(member.pool, &health, &update).await;
             self.export_gauges(&member.key, plan, &snapshot);

@@ -158,6 +158,8 @@ pub struct StatusUpdate {
     pub succeeded: u64,
     /// Jobs that failed since the last write.
     pub failed: u64,
+    /// What this pass's finished pods said about BuildKit (see [`crate::buildkit_health`]).
+    pub buildkit_signal: Option<crate::buildkit_health::Signal>,
 }
 
 /// The full status the operator owns, computed from the stored one plus this reconcile.
@@ -182,7 +184,15 @@ pub fn next_status(pool: &AgentPool, health: &Health, update: &StatusUpdate) -> 
         } else {
             previous.last_poll_time.clone()
         },
-        conditions: conditions(&previous.conditions, health, pool.metadata.generation, &now),
+        conditions: {
+            let mut list = conditions(&previous.conditions, health, pool.metadata.generation, &now);
+            list.extend(crate::buildkit_health::condition(
+                pool,
+                update.buildkit_signal.as_ref(),
+                &now,
+            ));
+            list
+        },
         placeholder_agent_id: update
             .placeholder_agent_id
             .or(previous.placeholder_agent_id),

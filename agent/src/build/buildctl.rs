@@ -13,6 +13,8 @@ pub const ECR_CACHE_ATTRIBUTES: &str =
 pub struct BuildctlRequest {
     /// BuildKit address (`BUILDKIT_HOST`).
     pub addr: String,
+    /// Client certificate directory (`--tlsdir`) for a remote BuildKit with mutual TLS.
+    pub tls_dir: Option<PathBuf>,
     /// Build context directory.
     pub context: PathBuf,
     /// The Dockerfile.
@@ -51,10 +53,17 @@ pub fn buildctl_argv(request: &BuildctlRequest) -> Vec<String> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "Dockerfile".to_owned());
-    let mut argv: Vec<String> = vec![
-        "--addr".into(),
-        request.addr.clone(),
+    let mut argv: Vec<String> = vec!["--addr".into(), request.addr.clone()];
+    if let Some(dir) = &request.tls_dir {
+        argv.push("--tlsdir".into());
+        argv.push(dir.display().to_string());
+    }
+    argv.extend([
         "build".into(),
+        // Plain progress shows every step's output (auto would too without a TTY, but the
+        // failure summary relies on this format, so it is never left to chance).
+        "--progress".into(),
+        "plain".into(),
         "--frontend".into(),
         "dockerfile.v0".into(),
         "--local".into(),
@@ -63,7 +72,7 @@ pub fn buildctl_argv(request: &BuildctlRequest) -> Vec<String> {
         format!("dockerfile={}", dockerfile_dir.display()),
         "--opt".into(),
         format!("filename={dockerfile_name}"),
-    ];
+    ]);
     if !request.platforms.is_empty() {
         argv.push("--opt".into());
         argv.push(format!("platform={}", request.platforms.join(",")));
@@ -104,6 +113,7 @@ mod tests {
     fn request() -> BuildctlRequest {
         BuildctlRequest {
             addr: "unix:///run/buildkit/buildkitd.sock".into(),
+            tls_dir: None,
             context: "/src".into(),
             dockerfile: "/src/docker/App.Dockerfile".into(),
             image_names: vec!["r.io/team/app:42".into()],
@@ -122,6 +132,8 @@ mod tests {
                 "--addr",
                 "unix:///run/buildkit/buildkitd.sock",
                 "build",
+                "--progress",
+                "plain",
                 "--frontend",
                 "dockerfile.v0",
                 "--local",
@@ -185,6 +197,23 @@ mod tests {
         let argv = buildctl_argv(&req);
         assert!(argv.contains(&"dockerfile=.".to_owned()));
         assert!(argv.contains(&"filename=Dockerfile".to_owned()));
+    }
+
+    #[test]
+    fn a_tls_dir_is_a_global_flag_before_build() {
+        let mut req = request();
+        req.addr = "tcp://buildkitd.build.svc:1234".into();
+        req.tls_dir = Some("/run/buildkit-client".into());
+        assert_eq!(
+            &buildctl_argv(&req)[..5],
+            [
+                "--addr",
+                "tcp://buildkitd.build.svc:1234",
+                "--tlsdir",
+                "/run/buildkit-client",
+                "build"
+            ]
+        );
     }
 
     #[test]

@@ -26,6 +26,8 @@ pub const DOCKER_ENV: [(&str, &str); 1] = [("DOCKER_BUILDKIT", "1")];
 pub fn docker_build_argv(request: &DockerBuildRequest) -> Vec<String> {
     let mut argv: Vec<String> = vec![
         "build".into(),
+        // Every step and its output, in the format `progress` reads.
+        "--progress=plain".into(),
         "--file".into(),
         request.dockerfile.display().to_string(),
     ];
@@ -71,6 +73,7 @@ mod tests {
             docker_build_argv(&request),
             [
                 "build",
+                "--progress=plain",
                 "--file",
                 "/src/Dockerfile",
                 "--platform",

@@ -1,18 +1,20 @@
 //! `azp-agent build-push`: build an image, push it, verify the pushed digest in the registry.
 
 pub mod buildctl;
+pub mod cache;
 pub mod digest;
 pub mod docker;
 pub mod image_ref;
+pub mod progress;
 pub mod registry;
+pub mod stream;
 pub mod vso;
 
-use std::os::fd::AsFd as _;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 
 use crate::ecr::{self, BasicCredentials, EcrClientSettings, RepositoryState};
 use buildctl::{BuildctlRequest, buildctl_argv, digest_from_metadata};
+pub use cache::CacheSetting;
 use digest::{DigestError, digest_from_docker_push};
 use docker::{DOCKER_ENV, DockerBuildRequest, docker_build_argv, docker_push_argv};
 pub use image_ref::{ImageRefError, ImageTarget, validate_tag};
@@ -25,28 +27,6 @@ pub enum Builder {
     Buildkit,
     /// A local Docker daemon through the `docker` CLI (plain VM / EC2).
     Docker,
-}
-
-/// Registry build cache.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CacheSetting {
-    /// `<registry>/<repo>:buildcache`.
-    Default,
-    /// No cache import/export.
-    Disabled,
-    /// This reference.
-    Ref(String),
-}
-
-impl CacheSetting {
-    /// Parses `--cache`: absent → default, `none` → disabled, else a reference.
-    pub fn from_flag(flag: Option<&str>) -> Self {
-        match flag {
-            None => Self::Default,
-            Some("none") => Self::Disabled,
-            Some(reference) => Self::Ref(reference.to_owned()),
-        }
-    }
 }
 
 /// Create the ECR repository when it is missing.
@@ -81,6 +61,8 @@ pub struct BuildPushOptions {
     pub builder: Builder,
     /// BuildKit address (required for [`Builder::Buildkit`]).
     pub buildkit_host: Option<String>,
+    /// Client certificate directory for a remote BuildKit with mutual TLS.
+    pub buildkit_tls_dir: Option<PathBuf>,
     /// `buildctl` program.
     pub buildctl_bin: PathBuf,
     /// `docker` program.
@@ -132,8 +114,8 @@ pub enum BuildError {
         /// OS error.
         source: std::io::Error,
     },
-    /// The program failed (its output went to stderr).
-    #[error("{program} {step} failed with {status}")]
+    /// The program failed (its whole output is in the log above the error).
+    #[error("{program} {step} failed with {status}{}", describe_failure(.failure))]
     Failed {
         /// The program.
         program: String,
@@ -141,6 +123,8 @@ pub enum BuildError {
         step: &'static str,
         /// Exit status.
         status: std::process::ExitStatus,
+        /// The failing build step, its error and last output, when the progress output named one.
+        failure: progress::BuildFailure,
     },
     /// The digest could not be determined.
     #[error(transparent)]
@@ -253,11 +237,7 @@ async fn build_with_buildkit(
         .buildkit_host
         .clone()
         .ok_or(BuildError::NoBuildkitHost)?;
-    let cache_ref = match &options.cache {
-        CacheSetting::Default => Some(options.target.tagged("buildcache")),
-        CacheSetting::Disabled => None,
-        CacheSetting::Ref(reference) => Some(reference.clone()),
-    };
+    let cache_ref = options.cache.reference(&options.target);
     let metadata_file = std::env::temp_dir().join(format!(
         "azp-buildctl-{}-{}.json",
         std::process::id(),
@@ -265,6 +245,7 @@ async fn build_with_buildkit(
     ));
     let request = BuildctlRequest {
         addr,
+        tls_dir: options.buildkit_tls_dir.clone(),
         context: context.to_owned(),
         dockerfile: dockerfile.to_owned(),
         image_names,
@@ -274,7 +255,7 @@ async fn build_with_buildkit(
         metadata_file: metadata_file.clone(),
     };
     let argv = buildctl_argv(&request);
-    let result = run(&options.buildctl_bin, &argv, options, "build", false).await;
+    let result = run(&options.buildctl_bin, &argv, options, "build").await;
     let metadata = std::fs::read_to_string(&metadata_file);
     let _ = std::fs::remove_file(&metadata_file);
     result?;
@@ -310,7 +291,6 @@ async fn build_with_docker(
         &docker_build_argv(&request),
         options,
         "build",
-        false,
     )
     .await?;
     let mut digest: Option<String> = None;
@@ -320,7 +300,6 @@ async fn build_with_docker(
             &docker_push_argv(name),
             options,
             "push",
-            true,
         )
         .await?;
         let pushed = digest_from_docker_push(&output)?;
@@ -338,49 +317,43 @@ async fn build_with_docker(
     digest.ok_or(BuildError::NoTags)
 }
 
-/// Runs `program argv`, with its output on our stderr (stdout is reserved for the result).
-/// With `capture`, stdout is also returned.
+/// `: <what failed>` when the progress output said anything, else nothing.
+fn describe_failure(failure: &progress::BuildFailure) -> String {
+    if *failure == progress::BuildFailure::default() {
+        String::new()
+    } else {
+        format!(": {failure}")
+    }
+}
+
+/// Runs `program argv` with its output streamed to our stdout (see [`stream`]); returns the
+/// program's stdout for callers that read a result from it (`docker push`).
 async fn run(
     program: &Path,
     argv: &[String],
     options: &BuildPushOptions,
     step: &'static str,
-    capture: bool,
 ) -> Result<String, BuildError> {
     let program_name = program.display().to_string();
-    let spawn_error = |source| BuildError::Spawn {
-        program: program_name.clone(),
-        source,
-    };
     tracing::info!(program = %program_name, ?argv, "running");
     let mut command = tokio::process::Command::new(program);
     command
         .args(argv)
         .envs(DOCKER_ENV)
-        .env(crate::env::DOCKER_CONFIG, &options.docker_config_dir)
-        .stdin(Stdio::null())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true);
-    if capture {
-        command.stdout(Stdio::piped());
-    } else {
-        let stderr = std::io::stderr()
-            .as_fd()
-            .try_clone_to_owned()
-            .map_err(spawn_error)?;
-        command.stdout(Stdio::from(stderr));
-    }
-    let output = command.output().await.map_err(spawn_error)?;
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    if capture {
-        eprint!("{stdout}");
-    }
-    if !output.status.success() {
+        .env(crate::env::DOCKER_CONFIG, &options.docker_config_dir);
+    let streamed = stream::run_streamed(command)
+        .await
+        .map_err(|source| BuildError::Spawn {
+            program: program_name.clone(),
+            source,
+        })?;
+    if !streamed.status.success() {
         return Err(BuildError::Failed {
             program: program_name,
             step,
-            status: output.status,
+            status: streamed.status,
+            failure: streamed.failure,
         });
     }
-    Ok(stdout)
+    Ok(streamed.stdout)
 }

@@ -5,6 +5,7 @@
 
 pub mod ado;
 pub mod buildkit;
+pub mod buildkit_tls;
 pub mod dns;
 pub mod endpoints;
 pub mod identity;

@@ -7,6 +7,7 @@ use futures::future::BoxFuture;
 
 use super::ado::{AdoCheck, AdoSettings};
 use super::buildkit::BuildkitCheck;
+use super::buildkit_tls::BuildkitTlsCheck;
 use super::dns::Resolver;
 use super::endpoints::{PrivateDnsCheck, TcpReachableCheck};
 use super::identity::{
@@ -134,15 +135,26 @@ pub fn plan_checks(
             region: settings.region.clone(),
         }) as Arc<dyn CredentialProbe>
     });
+    // A remote BuildKit with a client certificate (spec.buildkit.mode: remote) speaks TLS.
+    let tls_dir = lookup(crate::env::BUILDKIT_TLS_DIR).filter(|dir| !dir.is_empty());
     checks.push(Box::new(IdentityCheck {
         source: IdentitySource::detect(lookup),
         expected: settings.expect_identity,
         probe,
     }));
-    checks.push(Box::new(BuildkitCheck {
-        address: settings.buildkit_host.clone(),
-        answer_timeout: settings.timeout,
-    }));
+    match (&settings.buildkit_host, tls_dir) {
+        (Some(address), Some(dir)) if address.starts_with("tcp://") => {
+            checks.push(Box::new(BuildkitTlsCheck {
+                address: address.clone(),
+                tls_dir: dir.into(),
+                answer_timeout: settings.timeout,
+            }));
+        }
+        _ => checks.push(Box::new(BuildkitCheck {
+            address: settings.buildkit_host.clone(),
+            answer_timeout: settings.timeout,
+        })),
+    }
     checks
 }
 

@@ -71,6 +71,7 @@ pub fn config_error_result(agent_name: String, error: &ConfigError) -> RunResult
             outcome: Outcome::PreflightFailed,
             exit_reason: format!("configuration error: {error}"),
             durations_ms: Default::default(),
+            failed_checks: Vec::new(),
         },
     }
 }
@@ -125,6 +126,7 @@ impl<'a> Run<'a> {
                 outcome: Outcome::Unknown,
                 exit_reason: String::new(),
                 durations_ms: Default::default(),
+                failed_checks: Vec::new(),
             },
             progress: Arc::new(JobProgress::default()),
             configure_interrupted: false,

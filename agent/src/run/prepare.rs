@@ -55,6 +55,13 @@ impl Run<'_> {
                 format!("{}: {} (fix: {fix})", check.name, check.result.detail)
             })
             .collect();
+        // By name too, so the operator can say "BuildKit unavailable" without parsing text.
+        self.message.failed_checks = report
+            .checks
+            .iter()
+            .filter(|check| check.result.status == Status::Fail)
+            .map(|check| check.name.to_owned())
+            .collect();
         Some(Ending::new(
             run_exit::PREFLIGHT_FAILED,
             Outcome::PreflightFailed,

@@ -1,7 +1,8 @@
 //! Test support for the agent's integration tests: the real peers (moto, docker-registry,
-//! dockerd; see [`peers`]) and the agent binary under test.
+//! dockerd; see [`peers`]), rootless BuildKit ([`buildkit`]) and the agent binary under test.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod buildkit;
 mod peers;
 
 use std::path::Path;

@@ -71,7 +71,7 @@ pub struct Daemon {
 }
 
 impl Daemon {
-    fn spawn(name: &'static str, command: &mut Command, log: &Path) -> Self {
+    pub(crate) fn spawn(name: &'static str, command: &mut Command, log: &Path) -> Self {
         let log_file = std::fs::File::create(log).unwrap();
         let child = command
             .stdin(Stdio::null())

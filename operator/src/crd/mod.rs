@@ -15,8 +15,9 @@ mod view;
 
 pub use organization::{OrganizationUrlError, check_organization_url};
 pub use spec::{
-    AgentPool, AgentPoolSpec, AgentSpec, AuthSpec, BuildkitSpec, CaBundleSource,
-    DEFAULT_BUILDKIT_IMAGE, EcrSpec, KeyReference, ScalingSpec, SecretKeyReference,
+    AgentPool, AgentPoolSpec, AgentSpec, AuthSpec, BuildkitMode, BuildkitSpec, CaBundleSource,
+    DEFAULT_BUILDKIT_IMAGE, DEFAULT_PRIVILEGED_BUILDKIT_IMAGE, EcrSpec, KeyReference,
+    RemoteBuildkit, ScalingSpec, SecretKeyReference,
 };
 pub use status::{AgentPoolStatus, condition_type};
 pub use view::{AzureDevOpsPoolKey, ViewError};

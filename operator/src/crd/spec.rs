@@ -22,6 +22,8 @@ macro_rules! go_duration_pattern {
 
 /// Image used for the BuildKit sidecar when `spec.buildkit.image` is not set.
 pub const DEFAULT_BUILDKIT_IMAGE: &str = "moby/buildkit:v0.32.2-rootless";
+/// Image of the `privileged` mode's sidecar when `spec.buildkit.image` is the rootless default.
+pub const DEFAULT_PRIVILEGED_BUILDKIT_IMAGE: &str = "moby/buildkit:v0.32.2";
 
 /// Desired state of an AgentPool: which Azure DevOps pool to serve and how agent pods look.
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -240,13 +242,25 @@ pub struct AgentSpec {
     pub env: Option<Vec<EnvVar>>,
 }
 
-/// The rootless BuildKit sidecar (a native sidecar sharing a socket with the agent).
+/// Where agent pods build images: a BuildKit sidecar (rootless or privileged) or a shared
+/// remote BuildKit.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
+#[x_kube(validation = kube::core::Rule::new("!has(self.mode) || self.mode != 'remote' || has(self.remote)").message("mode remote needs remote.address"))]
 pub struct BuildkitSpec {
-    /// Whether agent pods get the BuildKit sidecar.
+    /// Whether agent pods can build images (a sidecar, or the remote BuildKit of `mode: remote`).
     #[serde(default)]
     pub enabled: bool,
+    /// `rootless` (default): a rootless BuildKit sidecar; needs user namespaces on the node and
+    /// an Unconfined seccomp/AppArmor profile for the sidecar (Pod Security `privileged`
+    /// level). `privileged`: a rootful sidecar with `privileged: true` (full root on the node
+    /// for anyone who controls a build; for nodes without user namespaces). `remote`: no
+    /// sidecar; builds go to an existing `buildkitd` Service (`remote`), with mutual TLS.
+    #[serde(default)]
+    pub mode: BuildkitMode,
+    /// The shared BuildKit of `mode: remote`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote: Option<RemoteBuildkit>,
     /// BuildKit image; a `-rootless` tag is expected.
     #[serde(default = "default_buildkit_image")]
     #[schemars(length(min = 1, max = 1024))]
@@ -254,14 +268,58 @@ pub struct BuildkitSpec {
     /// Compute resources of the BuildKit sidecar.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resources: Option<ResourceRequirements>,
+    /// Registry build cache for `azp-agent build-push`, so a build in a new pod (an empty
+    /// BuildKit) reuses earlier pods' layers: `none` (no cache), a repository such as
+    /// `123456789012.dkr.ecr.eu-west-1.amazonaws.com/build-cache` (each image gets its own tag
+    /// there, derived from its repository path), or a full reference with a tag. Unset: the
+    /// image's own repository, tag `buildcache`. Passed to the pod as `AZP_BUILDKIT_CACHE`; a
+    /// step's `--cache` flag overrides it. Give the cache repository an ECR lifecycle policy
+    /// (see the README).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = kube::core::Rule::new("self == 'none' || (self.contains('/') && !self.contains(' ') && !self.contains(','))").message("must be `none` or a registry reference <registry>/<repository>[:tag]"))]
+    #[schemars(length(min = 1, max = 512))]
+    pub cache: Option<String>,
+}
+
+/// How agent pods reach BuildKit.
+#[derive(
+    schemars::JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default,
+)]
+#[serde(rename_all = "camelCase")]
+pub enum BuildkitMode {
+    /// Rootless sidecar (non-root, not privileged; seccomp and AppArmor Unconfined).
+    #[default]
+    Rootless,
+    /// Rootful sidecar with `privileged: true`.
+    Privileged,
+    /// No sidecar: a shared `buildkitd` reached over TCP with client certificates.
+    Remote,
+}
+
+/// A shared `buildkitd` (for example BuildKit's own Kubernetes Deployment + Service example).
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct RemoteBuildkit {
+    /// `BUILDKIT_HOST` of the agent, e.g. `tcp://buildkitd.buildkit.svc:1234`.
+    #[x_kube(validation = kube::core::Rule::new("self.startsWith('tcp://')").message("must be tcp://host:port"))]
+    #[schemars(length(min = 7, max = 512))]
+    pub address: String,
+    /// Secret in the AgentPool's namespace with the client certificate: `ca.crt`, `tls.crt`,
+    /// `tls.key` (a `kubernetes.io/tls` Secret plus the CA) or `ca.pem`, `cert.pem`, `key.pem`.
+    /// Mounted read-only into the `agent` container only and passed to `buildctl --tlsdir`.
+    #[schemars(length(min = 1, max = 253))]
+    pub client_secret_name: String,
 }
 
 impl Default for BuildkitSpec {
     fn default() -> Self {
         Self {
             enabled: false,
+            mode: BuildkitMode::Rootless,
+            remote: None,
             image: default_buildkit_image(),
             resources: None,
+            cache: None,
         }
     }
 }

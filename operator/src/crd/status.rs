@@ -13,6 +13,9 @@ pub mod condition_type {
     /// Something needs attention although agents may still run (e.g. jobs no AgentPool can
     /// serve, pods failing to start, rate limiting).
     pub const DEGRADED: &str = "Degraded";
+    /// Agent pods fail their preflight because the BuildKit sidecar does not answer (set only
+    /// with `spec.buildkit.enabled`); the message says why and how to fix the node or mode.
+    pub const BUILDKIT_UNAVAILABLE: &str = "BuildkitUnavailable";
 }
 
 /// Observed state of an AgentPool.
@@ -40,7 +43,7 @@ pub struct AgentPoolStatus {
     /// When the Azure DevOps queue was last read successfully.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_poll_time: Option<Time>,
-    /// Ready, AzureDevOpsReachable and Degraded conditions.
+    /// Ready, AzureDevOpsReachable, Degraded and (with BuildKit) BuildkitUnavailable conditions.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(schema_with = "super::schema::conditions")]
     pub conditions: Vec<Condition>,

@@ -240,6 +240,17 @@ fn invalid_specs_are_refused_with_a_helpful_message() {
         ),
         ("ecr.apiEndpoint", json!("http://vpce.example"), "https://"),
         (
+            "buildkit",
+            json!({"enabled": true, "mode": "remote"}),
+            "mode remote needs remote.address",
+        ),
+        (
+            "buildkit.remote.address",
+            json!("buildkitd:1234"),
+            "tcp://host:port",
+        ),
+        ("buildkit.cache", json!("buildcache"), "must be `none` or"),
+        (
             "caBundle",
             json!({}),
             "exactly one of secretRef or configMapRef",

@@ -88,6 +88,7 @@ fn outcome_comes_from_the_agent_termination_message() {
         outcome: azp_contract::Outcome::Succeeded,
         exit_reason: String::new(),
         durations_ms: Default::default(),
+        failed_checks: Vec::new(),
     };
     let finished = pod(
         json!({"metadata": {"name": "p"}, "status": {"phase": "Succeeded",
@@ -119,6 +120,7 @@ fn message(outcome: azp_contract::Outcome, agent_id: Option<i64>) -> Termination
         outcome,
         exit_reason: "preflight failed: azure-devops: unreachable".into(),
         durations_ms: Default::default(),
+        failed_checks: Vec::new(),
     }
 }
 

@@ -12,6 +12,7 @@
 //! applied again (see [`merge`]): a template may add to the pod but cannot silently remove
 //! the security settings or the operator's bookkeeping.
 
+mod buildkit;
 mod hardening;
 pub mod merge;
 
@@ -25,7 +26,7 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::{Resource, ResourceExt};
 
-use crate::crd::AgentPool;
+use crate::crd::{AgentPool, BuildkitMode};
 
 /// Name of the agent container.
 pub const AGENT_CONTAINER: &str = "agent";
@@ -142,14 +143,26 @@ pub fn render_pod(pool: &AgentPool, pod_name: &str) -> Result<Pod, RenderError> 
         ..Container::default()
     }];
     if pool.spec.buildkit.enabled {
-        volumes.push(empty_dir(BUILDKIT_SOCKET_VOLUME));
-        volumes.push(empty_dir(BUILDKIT_STATE_VOLUME));
-        mounts.push(mount(
-            BUILDKIT_SOCKET_VOLUME,
-            paths::BUILDKIT_SOCKET_DIR,
-            false,
-        ));
-        init_containers.push(buildkit_sidecar(pool));
+        if pool.spec.buildkit.mode == BuildkitMode::Remote {
+            // No sidecar: the client certificate, for the agent container only.
+            if let Some(remote) = &pool.spec.buildkit.remote {
+                volumes.push(buildkit::client_tls_volume(remote));
+                mounts.push(buildkit::client_tls_mount());
+            }
+        } else {
+            volumes.push(empty_dir(BUILDKIT_SOCKET_VOLUME));
+            volumes.push(empty_dir(BUILDKIT_STATE_VOLUME));
+            mounts.push(mount(
+                BUILDKIT_SOCKET_VOLUME,
+                paths::BUILDKIT_SOCKET_DIR,
+                false,
+            ));
+            init_containers.push(if pool.spec.buildkit.mode == BuildkitMode::Privileged {
+                buildkit::privileged_sidecar(pool)
+            } else {
+                buildkit_sidecar(pool)
+            });
+        }
     }
 
     let agent = Container {
@@ -247,7 +260,17 @@ fn agent_env(pool: &AgentPool, namespace: &str, agent_name: &str) -> Vec<EnvVar>
         value("DOCKER_CONFIG", paths::DOCKER_CONFIG_DIR),
     ];
     if spec.buildkit.enabled {
-        vars.push(value(env::BUILDKIT_HOST, paths::BUILDKIT_HOST));
+        match (&spec.buildkit.mode, &spec.buildkit.remote) {
+            (BuildkitMode::Remote, Some(remote)) => {
+                vars.push(value(env::BUILDKIT_HOST, &remote.address));
+                vars.push(value(env::BUILDKIT_TLS_DIR, buildkit::CLIENT_TLS_DIR));
+            }
+            _ => vars.push(value(env::BUILDKIT_HOST, paths::BUILDKIT_HOST)),
+        }
+        // `build-push` reads it as its `--cache` default: a pipeline step needs no flag.
+        if let Some(cache) = &spec.buildkit.cache {
+            vars.push(value(env::BUILDKIT_CACHE, cache));
+        }
     }
     if spec.ca_bundle.is_some() {
         vars.push(value(env::CA_BUNDLE_FILE, paths::CA_BUNDLE_FILE));

@@ -295,6 +295,26 @@ fn buildkit_is_a_rootless_native_sidecar_with_only_its_own_relaxations() {
 }
 
 #[test]
+fn the_pools_build_cache_reaches_the_agent_so_a_step_needs_no_flag() {
+    let cache = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/build-cache";
+    let pod = render_pod(
+        &pool(json!({"buildkit": {"enabled": true, "cache": cache}})),
+        "linux-abcde",
+    )
+    .unwrap();
+    assert_eq!(env_value(agent(&pod), env::BUILDKIT_CACHE), Some(cache));
+    let none = render_pod(
+        &pool(json!({"buildkit": {"enabled": true, "cache": "none"}})),
+        "p-1",
+    )
+    .unwrap();
+    assert_eq!(env_value(agent(&none), env::BUILDKIT_CACHE), Some("none"));
+    // Unset: build-push's own default (the image's repository, tag buildcache).
+    let unset = render_pod(&pool(json!({})), "p-1").unwrap();
+    assert_eq!(env_value(agent(&unset), env::BUILDKIT_CACHE), None);
+}
+
+#[test]
 fn environment_follows_the_contract_and_reserved_names_cannot_be_overridden() {
     let pod = render_pod(&pool(json!({})), "linux-abcde").unwrap();
     let agent = agent(&pod);
@@ -376,4 +396,121 @@ fn generated_names_look_like_generate_name_and_differ() {
     );
     assert_ne!(a, b);
     assert!(new_pod_name(&"x".repeat(80)).len() <= 63);
+}
+
+fn buildkit_sidecar_of(pod: &Pod) -> Option<&Container> {
+    pod.spec
+        .as_ref()
+        .unwrap()
+        .init_containers
+        .iter()
+        .flatten()
+        .find(|c| c.name == BUILDKIT_CONTAINER)
+}
+
+#[test]
+fn privileged_mode_is_a_rootful_privileged_sidecar_and_nothing_else_changes() {
+    let pod = render_pod(
+        &pool(json!({"buildkit": {"enabled": true, "mode": "privileged"}})),
+        "linux-abcde",
+    )
+    .unwrap();
+    let sidecar = buildkit_sidecar_of(&pod).unwrap();
+    assert_eq!(sidecar.image.as_deref(), Some("moby/buildkit:v0.32.2"));
+    let security = sidecar.security_context.as_ref().unwrap();
+    assert_eq!(security.privileged, Some(true));
+    assert_eq!(security.run_as_user, Some(0));
+    assert_eq!(security.run_as_non_root, Some(false));
+    assert!(
+        sidecar
+            .args
+            .iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .windows(2)
+            .any(|w| w[0] == "--group" && w[1] == "1000"),
+        "the agent's group must own the socket: {:?}",
+        sidecar.args
+    );
+    assert!(sidecar.startup_probe.is_some());
+    // The agent is as locked down as in rootless mode and uses the same socket.
+    let agent = agent(&pod);
+    let agent_security = agent.security_context.as_ref().unwrap();
+    assert_eq!(agent_security.privileged, Some(false));
+    assert_eq!(agent_security.allow_privilege_escalation, Some(false));
+    assert_eq!(
+        env_value(agent, env::BUILDKIT_HOST),
+        Some(paths::BUILDKIT_HOST)
+    );
+    // A custom image is kept.
+    let custom = render_pod(
+        &pool(json!({"buildkit": {"enabled": true, "mode": "privileged", "image": "r.io/buildkit:1"}})),
+        "p-1",
+    )
+    .unwrap();
+    assert_eq!(
+        buildkit_sidecar_of(&custom).unwrap().image.as_deref(),
+        Some("r.io/buildkit:1")
+    );
+}
+
+#[test]
+fn remote_mode_has_no_sidecar_and_gives_only_the_agent_the_client_certificate() {
+    let pod = render_pod(
+        &pool(
+            json!({"buildkit": {"enabled": true, "mode": "remote", "remote": {
+                "address": "tcp://buildkitd.buildkit.svc:1234",
+                "clientSecretName": "buildkit-client"
+            }}}),
+        ),
+        "linux-abcde",
+    )
+    .unwrap();
+    assert!(buildkit_sidecar_of(&pod).is_none());
+    let agent = agent(&pod);
+    assert_eq!(
+        env_value(agent, env::BUILDKIT_HOST),
+        Some("tcp://buildkitd.buildkit.svc:1234")
+    );
+    assert_eq!(
+        env_value(agent, env::BUILDKIT_TLS_DIR),
+        Some(buildkit::CLIENT_TLS_DIR)
+    );
+    let tls_mount = agent
+        .volume_mounts
+        .iter()
+        .flatten()
+        .find(|m| m.mount_path == buildkit::CLIENT_TLS_DIR)
+        .unwrap();
+    assert_eq!(tls_mount.read_only, Some(true));
+    let volume = pod
+        .spec
+        .as_ref()
+        .unwrap()
+        .volumes
+        .iter()
+        .flatten()
+        .find(|v| v.name == tls_mount.name)
+        .unwrap();
+    assert_eq!(
+        volume.secret.as_ref().unwrap().secret_name.as_deref(),
+        Some("buildkit-client")
+    );
+    // The register container (which holds the PAT) does not see the client key.
+    let register = pod
+        .spec
+        .as_ref()
+        .unwrap()
+        .init_containers
+        .iter()
+        .flatten()
+        .find(|c| c.name == REGISTER_CONTAINER)
+        .unwrap();
+    assert!(
+        !register
+            .volume_mounts
+            .iter()
+            .flatten()
+            .any(|m| m.name == tls_mount.name)
+    );
 }

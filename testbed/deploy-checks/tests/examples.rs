@@ -253,6 +253,9 @@ print(json.dumps(out))
         "aws_vpc_endpoint.interface",
         "aws_vpc_endpoint.s3",
         "aws_iam_role.agent",
+        // The build cache repository and the lifecycle policy that keeps it bounded.
+        "aws_ecr_repository.build_cache",
+        "aws_ecr_lifecycle_policy.build_cache",
     ] {
         assert!(
             resources.contains(expected),

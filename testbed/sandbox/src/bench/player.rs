@@ -331,6 +331,7 @@ impl PlayedAgent {
             outcome,
             exit_reason: reason,
             durations_ms: Default::default(),
+            failed_checks: Vec::new(),
         };
         ContainerExit::from_code(code, message.to_json())
     }

@@ -4,6 +4,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod apply;
+pub mod ca_bundle;
 pub mod controller;
 pub mod crd;
 pub mod duration;

@@ -116,6 +116,11 @@ pub struct RunArgs {
     /// Preflight: seconds each check may take.
     #[arg(long, default_value_t = 5)]
     pub preflight_timeout: u64,
+    /// Preflight: seconds to keep retrying while the BuildKit sidecar does not answer yet
+    /// (its startup probe normally holds the agent back until it does; this covers
+    /// templates that drop the probe and slow nodes).
+    #[arg(long, env = "AZP_BUILDKIT_WAIT", default_value_t = 60)]
+    pub buildkit_wait: u64,
 }
 
 /// ECR API access shared by subcommands.
@@ -241,6 +246,9 @@ pub struct PreflightArgs {
     /// BuildKit address; unset = sidecar disabled (check skipped).
     #[arg(long, env = env::BUILDKIT_HOST)]
     pub buildkit_host: Option<String>,
+    /// Seconds to keep retrying while BuildKit does not answer yet (0: one attempt).
+    #[arg(long, env = "AZP_BUILDKIT_WAIT", default_value_t = 0)]
+    pub buildkit_wait: u64,
     /// Azure DevOps organization or collection URL; unset = check skipped.
     #[arg(long, env = env::AZP_URL)]
     pub azp_url: Option<String>,

@@ -188,6 +188,8 @@ async fn preflight(args: PreflightArgs) -> u8 {
         expect_identity: args.expect_identity,
         probe_credentials: !args.no_credential_probe,
         buildkit_host: args.buildkit_host,
+        buildkit_wait: Duration::from_secs(args.buildkit_wait),
+        left_to_others: Vec::new(),
         ado: AdoSettings {
             url: args.azp_url,
             pool: args.pool,

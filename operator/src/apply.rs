@@ -44,20 +44,50 @@ pub enum ApplyError {
 pub struct Applied {
     /// Pods created.
     pub created: Vec<String>,
-    /// Agents disabled.
-    pub disabled: u32,
+    /// Agents disabled: id, name and pod when known.
+    pub disabled: Vec<AppliedAgent>,
     /// Pods deleted for scale-down.
-    pub scaled_down: u32,
+    pub scaled_down: Vec<String>,
     /// Finished pods deleted.
     pub finished_deleted: u32,
     /// Pods deleted because they never started: name and seconds waited.
     pub timed_out: Vec<(String, u64)>,
-    /// Registrations removed.
-    pub registrations_removed: u32,
+    /// Registrations removed: id, name and pod when known.
+    pub registrations_removed: Vec<AppliedAgent>,
     /// Id of a placeholder registered now.
     pub placeholder_id: Option<i64>,
     /// The finalizer was removed.
     pub finalizer_removed: bool,
+}
+
+/// An agent acted on, with what is known of it (for Events that name it and its pod).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AppliedAgent {
+    /// Azure DevOps agent id.
+    pub id: AgentId,
+    /// Agent name, when it was in the observation.
+    pub name: Option<String>,
+    /// Its pod: the name from the pod inventory, else the one the agent name encodes.
+    pub pod: Option<String>,
+}
+
+impl AppliedAgent {
+    fn of(target: &Target<'_>, id: AgentId) -> Self {
+        let name = target.agent_names.get(&id).cloned();
+        let pod = name.as_ref().and_then(|name| {
+            target.pods_by_agent.get(name).cloned().or_else(|| {
+                // `<namespace>.<pod>` (contract::naming::pod_agent_name); placeholders have none.
+                let namespace = target.pool.metadata.namespace.as_deref()?;
+                name.strip_prefix(namespace)?
+                    .strip_prefix('.')
+                    .filter(|pod| {
+                        !azp_contract::naming::is_placeholder_name(name) && !pod.contains('.')
+                    })
+                    .map(str::to_owned)
+            })
+        });
+        Self { id, name, pod }
+    }
 }
 
 /// Pod creations sent to the API server at once.
@@ -103,7 +133,9 @@ pub async fn apply_plan(target: &Target<'_>, plan: &Plan) -> Result<Applied, App
         {
             Ok(()) | Err(AdoError::AgentNotFound { .. }) => {
                 info!(agent_id, ?reason, "registration removed");
-                applied.registrations_removed += 1;
+                applied
+                    .registrations_removed
+                    .push(AppliedAgent::of(target, *agent_id));
             }
             // It picked up a job after all: leave it; the next sweep looks again.
             Err(AdoError::AgentBusy { .. }) => {}
@@ -119,11 +151,15 @@ pub async fn apply_plan(target: &Target<'_>, plan: &Plan) -> Result<Applied, App
             Ok(_) | Err(AdoError::AgentNotFound { .. }) => {}
             Err(error) => return Err(error.into()),
         }
-        applied.disabled += 1;
         let pod = target
             .agent_names
             .get(agent_id)
             .and_then(|name| target.pods_by_agent.get(name));
+        applied.disabled.push(AppliedAgent {
+            id: *agent_id,
+            name: target.agent_names.get(agent_id).cloned(),
+            pod: pod.cloned(),
+        });
         if let Some(pod) = pod {
             annotate(
                 &target.pods,
@@ -148,7 +184,9 @@ pub async fn apply_plan(target: &Target<'_>, plan: &Plan) -> Result<Applied, App
             DeleteReason::StartTimeout { waited_secs } => {
                 applied.timed_out.push((pod.clone(), *waited_secs));
             }
-            DeleteReason::ScaleDown | DeleteReason::PoolDeleting => applied.scaled_down += 1,
+            DeleteReason::ScaleDown | DeleteReason::PoolDeleting => {
+                applied.scaled_down.push(pod.clone());
+            }
         }
     }
     if plan.deletion_complete {

@@ -24,8 +24,9 @@ use tracing::{debug, info, warn};
 
 use crate::apply::{self, Target};
 use crate::buildkit_health;
+use crate::ca_bundle::{self, read_ca_bundle};
 use crate::crd::{AgentPool, AzureDevOpsPoolKey, check_organization_url, condition_type};
-use crate::events::{EventSink, reason};
+use crate::events::{EventSink, action, reason};
 use crate::hooks::ServedOrganizations;
 use crate::inventory;
 use crate::metrics::{AdoRequestMetrics, Metrics, labels};
@@ -35,6 +36,7 @@ use crate::poller::{Backoff, Observation, observe_pool};
 use crate::secrets::read_pat;
 use crate::status::{Health, StatusUpdate, apply_status, next_status};
 use crate::wake::{Wakers, spawn_watchers};
+use kube::runtime::events::EventType;
 
 /// Operator settings that are not part of any AgentPool.
 #[derive(Debug, Clone)]
@@ -57,7 +59,7 @@ pub struct Settings {
 
 /// Per Azure DevOps pool state that survives passes.
 struct GroupState {
-    client: Option<(AdoSecret, AdoClient)>,
+    client: Option<(AdoSecret, Option<Vec<u8>>, AdoClient)>,
     pool_id: Option<i32>,
     backoff: Backoff,
     next_poll: Instant,
@@ -282,6 +284,7 @@ impl Controller {
         // 1. Per-AgentPool checks: URL policy, spec, credentials.
         let mut members = Vec::new();
         let mut pat = None;
+        let mut ca_bundles = Vec::new();
         for pool in pools {
             let namespace = pool.namespace().unwrap_or_default();
             let checked =
@@ -299,6 +302,19 @@ impl Controller {
                     self.report_misconfigured(pool, reason, &message).await;
                 }
                 continue;
+            }
+            // spec.caBundle: the operator's client trusts it too, as the agent pods do.
+            match read_ca_bundle(&self.client, pool, &namespace).await {
+                Ok(bundle) => ca_bundles.extend(bundle),
+                Err(error) => {
+                    if pool.metadata.deletion_timestamp.is_some() {
+                        self.abandon(pool).await;
+                    } else {
+                        self.report_misconfigured(pool, error.reason(), &error.to_string())
+                            .await;
+                    }
+                    continue;
+                }
             }
             match read_pat(&self.client, pool, &namespace).await {
                 Ok(secret) => {
@@ -330,7 +346,8 @@ impl Controller {
         };
 
         // 2. One client per group, rebuilt when the PAT changes.
-        let client = match self.client_for(group, &first.pool.spec.organization, pat) {
+        let ca_bundle = ca_bundle::combine(ca_bundles);
+        let client = match self.client_for(group, &first.pool.spec.organization, pat, ca_bundle) {
             Ok(client) => client,
             Err(error) => {
                 for member in &members {
@@ -420,11 +437,7 @@ impl Controller {
                         entry.1 += 1;
                     }
                     self.events
-                        .normal(
-                            member.pool,
-                            reason::JOB_FINISHED,
-                            describe_outcome(&view.name, &outcome),
-                        )
+                        .job_finished(member.pool, &view.name, &outcome)
                         .await;
                 }
             }
@@ -677,9 +690,11 @@ impl Controller {
         group: &mut GroupState,
         organization: &str,
         pat: AdoSecret,
+        ca_bundle: Option<Vec<u8>>,
     ) -> Result<AdoClient, AdoError> {
-        if let Some((current, client)) = &group.client
+        if let Some((current, current_ca, client)) = &group.client
             && *current == pat
+            && *current_ca == ca_bundle
         {
             return Ok(client.clone());
         }
@@ -690,8 +705,9 @@ impl Controller {
         config.allow_insecure_http = self.settings.allow_insecure_http;
         config.request_timeout = self.settings.ado_timeout;
         config.observer = Some(Arc::new(AdoRequestMetrics(self.metrics.clone())));
+        config.ca_bundle_pem = ca_bundle.clone();
         let client = AdoClient::new(config)?;
-        group.client = Some((pat, client.clone()));
+        group.client = Some((pat, ca_bundle, client.clone()));
         group.pool_id = None;
         Ok(client)
     }
@@ -774,52 +790,36 @@ impl Controller {
             }
             info!(pool = %pool, pods = ?applied.created, "scaled up");
             self.events
-                .normal(
-                    member.pool,
-                    reason::SCALE_UP,
-                    format!("created {} pod(s): {note}", applied.created.len()),
-                )
+                .scaled_up(member.pool, &applied.created, &note)
                 .await;
         }
-        if applied.disabled + applied.scaled_down > 0 {
+        if !applied.disabled.is_empty() || !applied.scaled_down.is_empty() {
             self.metrics
-                .decision(&pool, "disable_agent", u64::from(applied.disabled));
+                .decision(&pool, "disable_agent", applied.disabled.len() as u64);
             self.metrics
-                .decision(&pool, "delete_pod", u64::from(applied.scaled_down));
+                .decision(&pool, "delete_pod", applied.scaled_down.len() as u64);
             self.events
-                .normal(
-                    member.pool,
-                    reason::SCALE_DOWN,
-                    format!(
-                        "disabled {} agent(s), deleted {} pod(s): {note}",
-                        applied.disabled, applied.scaled_down
-                    ),
-                )
+                .scaled_down(member.pool, &applied.disabled, &applied.scaled_down, &note)
                 .await;
         }
-        if applied.registrations_removed > 0 {
+        if !applied.registrations_removed.is_empty() {
             self.metrics.decision(
                 &pool,
                 "remove_registration",
-                u64::from(applied.registrations_removed),
+                applied.registrations_removed.len() as u64,
             );
             self.events
-                .normal(
-                    member.pool,
-                    reason::REGISTRATION_REMOVED,
-                    format!(
-                        "removed {} agent registration(s): {note}",
-                        applied.registrations_removed
-                    ),
-                )
+                .registrations_removed(member.pool, &applied.registrations_removed, &note)
                 .await;
         }
         if let Some(id) = applied.placeholder_id {
             self.metrics.decision(&pool, "register_placeholder", 1);
             self.events
-                .normal(
+                .about_pool(
                     member.pool,
+                    EventType::Normal,
                     reason::PLACEHOLDER_REGISTERED,
+                    action::REGISTER_PLACEHOLDER,
                     format!("placeholder agent {id} registered"),
                 )
                 .await;
@@ -834,9 +834,12 @@ impl Controller {
         for (pod, waited_secs) in &applied.timed_out {
             warn!(pool = %pool, pod = %pod, waited_secs, "pod never started; deleted");
             self.events
-                .warning(
+                .about_pod(
                     member.pool,
+                    EventType::Warning,
                     reason::POD_START_TIMEOUT,
+                    action::DELETE_UNSTARTED_POD,
+                    pod,
                     format!(
                         "pod {pod} deleted: not started after {waited_secs}s (Pending, or its agent never registered); it will be replaced"
                     ),
@@ -1010,26 +1013,6 @@ fn pods_of<'a>(pods: &'a [Pod], key: &'a PoolKey) -> impl Iterator<Item = &'a Po
         pod.namespace().as_deref() == Some(key.namespace.as_str())
             && pod.labels().get(azp_contract::labels::POOL) == Some(&key.name)
     })
-}
-
-fn describe_outcome(pod: &str, outcome: &observe::PodOutcome) -> String {
-    match outcome {
-        observe::PodOutcome::Reported(message) => format!(
-            "pod {pod}: job {} {:?}{}",
-            message
-                .request_id
-                .map_or_else(|| "?".into(), |id| id.to_string()),
-            message.outcome,
-            if message.exit_reason.is_empty() {
-                String::new()
-            } else {
-                format!(" ({})", message.exit_reason)
-            }
-        ),
-        observe::PodOutcome::Unreported { reason } => {
-            format!("pod {pod} ended without a report: {reason}")
-        }
-    }
 }
 
 #[cfg(test)]

@@ -1,10 +1,22 @@
 //! Kubernetes Events on AgentPools (what `kubectl describe agentpool` shows).
+//!
+//! kube-runtime's [`Recorder`], like client-go's, turns an event into a series of the first
+//! one when the type, reason, action, `regarding` and `related` objects match, ignoring the
+//! note: it patches the first event's count and keeps its note. So every event states what
+//! tells it apart: each kind of action has its own `action`, and an event about one pod names
+//! that pod as `related` (the AgentPool stays `regarding`, so `kubectl describe agentpool`
+//! still lists it). Only a repeat of the very same thing becomes a series.
 
+use k8s_openapi::api::core::v1::ObjectReference;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
-use kube::{Client, Resource};
+use kube::{Client, Resource, ResourceExt};
 use tracing::warn;
 
+use azp_contract::Outcome;
+
+use crate::apply::AppliedAgent;
 use crate::crd::AgentPool;
+use crate::observe::PodOutcome;
 
 /// Event reasons, PascalCase as Kubernetes expects.
 pub mod reason {
@@ -21,6 +33,29 @@ pub mod reason {
     /// A pod never started (Pending, or its agent never registered) and was deleted.
     pub const POD_START_TIMEOUT: &str = "PodStartTimeout";
 }
+
+/// Event actions (what the operator did), one per kind of event.
+pub mod action {
+    /// Reconciling the AgentPool as a whole (configuration and Azure DevOps problems).
+    pub const RECONCILE: &str = "Reconcile";
+    /// A pod was created for a pending job.
+    pub const CREATE_POD: &str = "CreatePod";
+    /// An idle agent was disabled in Azure DevOps for scale-down.
+    pub const DISABLE_AGENT: &str = "DisableAgent";
+    /// An idle agent's pod was deleted for scale-down.
+    pub const DELETE_POD: &str = "DeletePod";
+    /// An agent registration was removed from Azure DevOps.
+    pub const REMOVE_REGISTRATION: &str = "RemoveRegistration";
+    /// The offline placeholder agent was registered.
+    pub const REGISTER_PLACEHOLDER: &str = "RegisterPlaceholder";
+    /// A finished pod's outcome was read and counted.
+    pub const RECORD_OUTCOME: &str = "RecordOutcome";
+    /// A pod that never started was deleted.
+    pub const DELETE_UNSTARTED_POD: &str = "DeleteUnstartedPod";
+}
+
+/// The Events API limit of `note` (1 KiB, in bytes).
+const NOTE_LIMIT_BYTES: usize = 1024;
 
 /// Publishes Events; failures are logged, never propagated (Events are best effort).
 #[derive(Clone)]
@@ -40,26 +75,309 @@ impl EventSink {
         }
     }
 
-    /// A Normal event.
+    /// A Normal event about the AgentPool as a whole.
     pub async fn normal(&self, pool: &AgentPool, reason: &str, note: String) {
-        self.publish(pool, EventType::Normal, reason, note).await;
+        self.publish(
+            pool,
+            EventType::Normal,
+            reason,
+            action::RECONCILE,
+            None,
+            note,
+        )
+        .await;
     }
 
-    /// A Warning event.
+    /// A Warning event about the AgentPool as a whole.
     pub async fn warning(&self, pool: &AgentPool, reason: &str, note: String) {
-        self.publish(pool, EventType::Warning, reason, note).await;
+        self.publish(
+            pool,
+            EventType::Warning,
+            reason,
+            action::RECONCILE,
+            None,
+            note,
+        )
+        .await;
     }
 
-    async fn publish(&self, pool: &AgentPool, type_: EventType, reason: &str, note: String) {
+    /// An event about one pod of the AgentPool (named as `related`), for `action`.
+    pub async fn about_pod(
+        &self,
+        pool: &AgentPool,
+        type_: EventType,
+        reason: &str,
+        action: &str,
+        pod: &str,
+        note: String,
+    ) {
+        let related = pod_reference(pool, pod);
+        self.publish(pool, type_, reason, action, Some(related), note)
+            .await;
+    }
+
+    /// An event about the AgentPool for `action`, with no single pod to name.
+    pub async fn about_pool(
+        &self,
+        pool: &AgentPool,
+        type_: EventType,
+        reason: &str,
+        action: &str,
+        note: String,
+    ) {
+        self.publish(pool, type_, reason, action, None, note).await;
+    }
+
+    async fn publish(
+        &self,
+        pool: &AgentPool,
+        type_: EventType,
+        reason: &str,
+        action: &str,
+        related: Option<ObjectReference>,
+        note: String,
+    ) {
         let event = Event {
             type_,
             reason: reason.into(),
-            note: Some(note.chars().take(1000).collect()),
-            action: "Reconcile".into(),
-            secondary: None,
+            note: Some(truncate_note(note)),
+            action: action.into(),
+            secondary: related,
         };
         if let Err(error) = self.recorder.publish(&event, &pool.object_ref(&())).await {
             warn!(%error, reason, "could not publish event");
         }
+    }
+}
+
+/// Events for what one reconcile did, one per pod or agent acted on.
+impl EventSink {
+    /// `ScaledUp`, one per created pod.
+    pub async fn scaled_up(&self, pool: &AgentPool, pods: &[String], why: &str) {
+        for pod in pods {
+            self.about_pod(
+                pool,
+                EventType::Normal,
+                reason::SCALE_UP,
+                action::CREATE_POD,
+                pod,
+                format!("created pod {pod}: {why}"),
+            )
+            .await;
+        }
+    }
+
+    /// `ScaledDown`, one per disabled agent and per deleted pod.
+    pub async fn scaled_down(
+        &self,
+        pool: &AgentPool,
+        disabled: &[AppliedAgent],
+        deleted_pods: &[String],
+        why: &str,
+    ) {
+        for agent in disabled {
+            let note = format!(
+                "disabled idle agent {} for scale-down: {why}",
+                agent_label(agent)
+            );
+            match &agent.pod {
+                Some(pod) => {
+                    self.about_pod(
+                        pool,
+                        EventType::Normal,
+                        reason::SCALE_DOWN,
+                        action::DISABLE_AGENT,
+                        pod,
+                        note,
+                    )
+                    .await;
+                }
+                None => {
+                    self.about_pool(
+                        pool,
+                        EventType::Normal,
+                        reason::SCALE_DOWN,
+                        action::DISABLE_AGENT,
+                        note,
+                    )
+                    .await;
+                }
+            }
+        }
+        for pod in deleted_pods {
+            self.about_pod(
+                pool,
+                EventType::Normal,
+                reason::SCALE_DOWN,
+                action::DELETE_POD,
+                pod,
+                format!("deleted pod {pod} of a disabled idle agent: {why}"),
+            )
+            .await;
+        }
+    }
+
+    /// `RegistrationRemoved`, one per removed registration.
+    pub async fn registrations_removed(
+        &self,
+        pool: &AgentPool,
+        agents: &[AppliedAgent],
+        why: &str,
+    ) {
+        for agent in agents {
+            let note = format!(
+                "removed the registration of agent {}: {why}",
+                agent_label(agent)
+            );
+            match &agent.pod {
+                Some(pod) => {
+                    self.about_pod(
+                        pool,
+                        EventType::Normal,
+                        reason::REGISTRATION_REMOVED,
+                        action::REMOVE_REGISTRATION,
+                        pod,
+                        note,
+                    )
+                    .await;
+                }
+                None => {
+                    self.about_pool(
+                        pool,
+                        EventType::Normal,
+                        reason::REGISTRATION_REMOVED,
+                        action::REMOVE_REGISTRATION,
+                        note,
+                    )
+                    .await;
+                }
+            }
+        }
+    }
+
+    /// `JobFinished` for one pod: Warning when the agent never got to run a job (preflight
+    /// or registration failed, or it ended without a report), Normal otherwise.
+    pub async fn job_finished(&self, pool: &AgentPool, pod: &str, outcome: &PodOutcome) {
+        self.about_pod(
+            pool,
+            outcome_event_type(outcome),
+            reason::JOB_FINISHED,
+            action::RECORD_OUTCOME,
+            pod,
+            describe_outcome(pod, outcome),
+        )
+        .await;
+    }
+}
+
+fn agent_label(agent: &AppliedAgent) -> String {
+    match &agent.name {
+        Some(name) => format!("{name} (id {})", agent.id),
+        None => format!("id {}", agent.id),
+    }
+}
+
+/// Warning for outcomes an administrator must look at; a job's own failure is the
+/// pipeline's business, not the cluster's.
+fn outcome_event_type(outcome: &PodOutcome) -> EventType {
+    match outcome {
+        PodOutcome::Reported(message) => match message.outcome {
+            Outcome::PreflightFailed | Outcome::RegistrationFailed => EventType::Warning,
+            _ => EventType::Normal,
+        },
+        PodOutcome::Unreported { .. } => EventType::Warning,
+    }
+}
+
+fn describe_outcome(pod: &str, outcome: &PodOutcome) -> String {
+    match outcome {
+        PodOutcome::Reported(message) => format!(
+            "pod {pod}: job {} {:?}{}",
+            message
+                .request_id
+                .map_or_else(|| "?".into(), |id| id.to_string()),
+            message.outcome,
+            if message.exit_reason.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", message.exit_reason)
+            }
+        ),
+        PodOutcome::Unreported { reason } => {
+            format!("pod {pod} ended without a report: {reason}")
+        }
+    }
+}
+
+/// A reference to a pod in the AgentPool's namespace (the pod may be gone already).
+pub fn pod_reference(pool: &AgentPool, pod: &str) -> ObjectReference {
+    ObjectReference {
+        api_version: Some("v1".into()),
+        kind: Some("Pod".into()),
+        name: Some(pod.into()),
+        namespace: pool.namespace(),
+        ..ObjectReference::default()
+    }
+}
+
+/// Cuts a note to the API's 1 KiB limit at a character boundary.
+fn truncate_note(mut note: String) -> String {
+    if note.len() > NOTE_LIMIT_BYTES {
+        let mut end = NOTE_LIMIT_BYTES;
+        while !note.is_char_boundary(end) {
+            end -= 1;
+        }
+        note.truncate(end);
+    }
+    note
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reported(outcome: Outcome, request_id: Option<i64>) -> PodOutcome {
+        PodOutcome::Reported(azp_contract::TerminationMessage {
+            agent_id: None,
+            agent_name: String::new(),
+            request_id,
+            outcome,
+            exit_reason: "why".into(),
+            durations_ms: azp_contract::PhaseDurations::default(),
+            failed_checks: Vec::new(),
+        })
+    }
+
+    #[test]
+    fn preflight_and_registration_failures_are_warnings() {
+        for (outcome, expected) in [
+            (Outcome::PreflightFailed, EventType::Warning),
+            (Outcome::RegistrationFailed, EventType::Warning),
+            (Outcome::Succeeded, EventType::Normal),
+            (Outcome::Failed, EventType::Normal),
+        ] {
+            assert_eq!(
+                outcome_event_type(&reported(outcome, None)),
+                expected,
+                "{outcome:?}"
+            );
+        }
+        let crashed = PodOutcome::Unreported {
+            reason: "OOMKilled".into(),
+        };
+        assert_eq!(outcome_event_type(&crashed), EventType::Warning);
+        assert_eq!(
+            describe_outcome("p-1", &reported(Outcome::Succeeded, Some(7))),
+            "pod p-1: job 7 Succeeded (why)"
+        );
+    }
+
+    #[test]
+    fn notes_fit_the_api_limit_in_bytes_not_characters() {
+        let long = "é".repeat(1000);
+        let cut = truncate_note(long);
+        assert!(cut.len() <= NOTE_LIMIT_BYTES, "{}", cut.len());
+        assert_eq!(cut.chars().count(), 512);
+        assert_eq!(truncate_note("short".into()), "short");
     }
 }

@@ -5,6 +5,7 @@
 
 pub mod apply;
 pub mod buildkit_health;
+pub mod ca_bundle;
 pub mod controller;
 pub mod crd;
 pub mod duration;

@@ -13,6 +13,9 @@ use std::time::Duration;
 
 use common::agents::kubelet;
 use common::{Harness, PAT, eventually};
+use k8s_openapi::api::events::v1::Event;
+use kube::Api;
+use kube::api::ListParams;
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -60,6 +63,34 @@ async fn real_agents_run_the_queued_jobs_and_their_pods_are_counted_and_removed(
     })
     .await;
     assert_eq!(status.jobs_failed, 0, "{status:?}");
+    // Two jobs, two JobFinished events, each with its own pod and job (kube-runtime's
+    // recorder used to fold the second into the first: one event, count 2, the first note).
+    let events = job_finished_events(&h).await;
+    assert_eq!(events.len(), 2, "{events:#?}");
+    let mut jobs_seen = Vec::new();
+    for event in &events {
+        let pod = event.related.as_ref().and_then(|r| r.name.clone()).unwrap();
+        let note = event.note.clone().unwrap();
+        assert!(note.starts_with(&format!("pod {pod}: job ")), "{note}");
+        assert!(note.contains("Succeeded"), "{note}");
+        assert_eq!(event.type_.as_deref(), Some("Normal"));
+        assert_eq!(event.series, None, "{event:#?}");
+        assert_eq!(
+            event.regarding.as_ref().and_then(|r| r.name.as_deref()),
+            Some("linux"),
+            "kubectl describe agentpool lists it"
+        );
+        jobs_seen.push(note);
+    }
+    assert_ne!(jobs_seen[0], jobs_seen[1]);
+    for id in &jobs {
+        assert!(
+            jobs_seen
+                .iter()
+                .any(|note| note.contains(&format!("job {id} "))),
+            "job {id}: {jobs_seen:?}"
+        );
+    }
     eventually("finished pods removed", Duration::from_secs(60), || async {
         h.pods().await.is_empty().then_some(())
     })
@@ -121,4 +152,15 @@ async fn a_pod_deleted_mid_job_leaves_no_registration_behind() {
     .await;
     assert!(h.placeholder_registered("linux"));
     kubelet.shutdown().await.unwrap();
+}
+
+async fn job_finished_events(h: &Harness) -> Vec<Event> {
+    Api::<Event>::namespaced(h.client.clone(), common::NAMESPACE)
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|e| e.reason.as_deref() == Some("JobFinished"))
+        .collect()
 }

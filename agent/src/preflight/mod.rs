@@ -74,6 +74,11 @@ pub trait Check: Send + Sync {
     fn name(&self) -> &'static str;
     /// Runs the check. Must not panic; errors become [`Status::Fail`].
     fn run(&self) -> BoxFuture<'_, CheckResult>;
+    /// How long the check may take in all, given the per-check budget; a check that waits
+    /// on purpose (for a sidecar to come up) asks for more.
+    fn budget(&self, per_check: Duration) -> Duration {
+        per_check
+    }
 }
 
 /// A named result, as reported.
@@ -115,9 +120,11 @@ impl Report {
     }
 }
 
-/// Runs every check concurrently; a check that exceeds `timeout` fails with a timeout message.
+/// Runs every check concurrently; a check that exceeds its [`Check::budget`] of `timeout`
+/// fails with a timeout message.
 pub async fn run_checks(checks: &[Box<dyn Check>], timeout: Duration) -> Report {
     let results = futures::future::join_all(checks.iter().map(|check| async move {
+        let timeout = check.budget(timeout);
         let result = match tokio::time::timeout(timeout, check.run()).await {
             Ok(result) => result,
             Err(_) => CheckResult::fail(

@@ -34,6 +34,12 @@ pub struct PreflightSettings {
     pub probe_credentials: bool,
     /// BuildKit address; `None` = sidecar disabled.
     pub buildkit_host: Option<String>,
+    /// How long the `buildkit` check keeps retrying while the sidecar is not answering yet.
+    pub buildkit_wait: Duration,
+    /// Checks this container leaves to another one on purpose, with why (e.g. `register`
+    /// runs before the BuildKit sidecar starts). Reported as skipped with that reason, so the
+    /// log never claims a setting is missing when it is not.
+    pub left_to_others: Vec<(&'static str, &'static str)>,
     /// Azure DevOps access.
     pub ado: AdoSettings,
     /// Per-check budget for answers.
@@ -89,12 +95,13 @@ pub fn plan_checks(
     let region = settings.region.as_deref();
     let service = |suffix: &str| format!("com.amazonaws.{}.{suffix}", region.unwrap_or("<region>"));
     let mut checks: Vec<Box<dyn Check>> = Vec::new();
-    match AdoCheck::from_settings(&settings.ado, settings.timeout) {
-        Some(check) => checks.push(Box::new(check)),
-        None => checks.push(Box::new(Skipped {
-            name: "azure-devops",
-            reason: "AZP_URL not set",
-        })),
+    if let Some(reason) = left_to_others(settings, ADO_CHECK) {
+        checks.push(Box::new(Skipped {
+            name: ADO_CHECK,
+            reason,
+        }));
+    } else {
+        push_ado_check(settings, &mut checks);
     }
     if settings.require_private_endpoint {
         checks.push(Box::new(PrivateDnsCheck {
@@ -142,20 +149,52 @@ pub fn plan_checks(
         expected: settings.expect_identity,
         probe,
     }));
-    match (&settings.buildkit_host, tls_dir) {
-        (Some(address), Some(dir)) if address.starts_with("tcp://") => {
-            checks.push(Box::new(BuildkitTlsCheck {
-                address: address.clone(),
-                tls_dir: dir.into(),
+    if let Some(reason) = left_to_others(settings, BUILDKIT_CHECK) {
+        checks.push(Box::new(Skipped {
+            name: BUILDKIT_CHECK,
+            reason,
+        }));
+    } else {
+        match (&settings.buildkit_host, tls_dir) {
+            // A shared remote daemon is up or not: no start-up to wait for.
+            (Some(address), Some(dir)) if address.starts_with("tcp://") => {
+                checks.push(Box::new(BuildkitTlsCheck {
+                    address: address.clone(),
+                    tls_dir: dir.into(),
+                    answer_timeout: settings.timeout,
+                }));
+            }
+            _ => checks.push(Box::new(BuildkitCheck {
+                address: settings.buildkit_host.clone(),
                 answer_timeout: settings.timeout,
-            }));
+                wait: settings.buildkit_wait,
+            })),
         }
-        _ => checks.push(Box::new(BuildkitCheck {
-            address: settings.buildkit_host.clone(),
-            answer_timeout: settings.timeout,
-        })),
     }
     checks
+}
+
+/// Name of the Azure DevOps check.
+pub const ADO_CHECK: &str = "azure-devops";
+/// Name of the BuildKit check.
+pub const BUILDKIT_CHECK: &str = "buildkit";
+
+fn left_to_others(settings: &PreflightSettings, name: &str) -> Option<&'static str> {
+    settings
+        .left_to_others
+        .iter()
+        .find(|(check, _)| *check == name)
+        .map(|(_, reason)| *reason)
+}
+
+fn push_ado_check(settings: &PreflightSettings, checks: &mut Vec<Box<dyn Check>>) {
+    match AdoCheck::from_settings(&settings.ado, settings.timeout) {
+        Some(check) => checks.push(Box::new(check)),
+        None => checks.push(Box::new(Skipped {
+            name: ADO_CHECK,
+            reason: "AZP_URL not set",
+        })),
+    }
 }
 
 #[cfg(test)]
@@ -209,6 +248,8 @@ mod tests {
             expect_identity: ExpectedIdentity::Any,
             probe_credentials: false,
             buildkit_host: None,
+            buildkit_wait: Duration::ZERO,
+            left_to_others: Vec::new(),
             ado: AdoSettings::default(),
             timeout: Duration::from_secs(1),
         };

@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::cli::RunArgs;
 use crate::ecr::{EcrClientSettings, LoginOptions};
 use crate::preflight::ado::AdoSettings;
-use crate::preflight::plan::PreflightSettings;
+use crate::preflight::plan::{ADO_CHECK, BUILDKIT_CHECK, PreflightSettings};
 
 use super::agent_env::AgentEnvironment;
 use super::handoff;
@@ -193,16 +193,11 @@ impl RunSettings {
             expect_identity: args.expect_identity,
             // Without ECR there is nothing to push with, so a missing AWS identity is no failure.
             probe_credentials: ecr_configured,
-            // The BuildKit sidecar starts after the register init container, so only `run`
-            // can check it.
-            buildkit_host: args
-                .buildkit_host
-                .clone()
-                .filter(|_| mode != Mode::Register),
+            buildkit_host: args.buildkit_host.clone(),
+            buildkit_wait: Duration::from_secs(args.buildkit_wait),
+            left_to_others: left_to_others(mode),
             ado: AdoSettings {
-                // The Azure DevOps check needs the PAT; with a handed-over registration
-                // `register` has already made it (an unset URL skips the check).
-                url: (mode != Mode::RunRegistered).then(|| url.clone()),
+                url: Some(url.clone()),
                 pool: Some(pool.clone()),
                 pat_file: Some(args.token_file.clone()),
                 ca_bundle_file: args.ca_bundle.clone(),
@@ -251,6 +246,23 @@ impl RunSettings {
     /// The agent's log directory.
     pub fn diag_dir(&self) -> PathBuf {
         self.agent_home.join("_diag")
+    }
+}
+
+/// The preflight checks a role leaves to the pod's other container, and why.
+fn left_to_others(mode: Mode) -> Vec<(&'static str, &'static str)> {
+    match mode {
+        // The BuildKit sidecar starts after the register init container.
+        Mode::Register => vec![(
+            BUILDKIT_CHECK,
+            "checked by the agent container: the BuildKit sidecar starts after this register init container",
+        )],
+        // The Azure DevOps check needs the PAT, which only `register` holds; it ran there.
+        Mode::RunRegistered => vec![(
+            ADO_CHECK,
+            "checked by the register init container, which holds the PAT; this container has none",
+        )],
+        Mode::RunSelfRegistering => Vec::new(),
     }
 }
 
@@ -342,10 +354,31 @@ mod tests {
         assert_eq!(settings.pat.as_ref().map(Pat::expose), Some("s3cret"));
         let preflight = settings.preflight.unwrap();
         assert!(preflight.ado.url.is_some(), "register checks Azure DevOps");
-        assert_eq!(
-            preflight.buildkit_host, None,
-            "the sidecar starts after register"
+        let report = preflight_line(&preflight, BUILDKIT_CHECK);
+        assert!(
+            report.contains("SKIP buildkit: checked by the agent container: the BuildKit sidecar starts after this register init container"),
+            "{report}"
         );
+        assert!(!report.contains("not set"), "{report}");
+    }
+
+    /// The line the preflight check `name` reports with `settings`.
+    fn preflight_line(settings: &PreflightSettings, name: &str) -> String {
+        let checks: Vec<_> = crate::preflight::plan::plan_checks(
+            settings,
+            std::sync::Arc::new(crate::preflight::dns::SystemResolver),
+            |_| None,
+        )
+        .into_iter()
+        .filter(|check| check.name() == name)
+        .collect();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime
+            .block_on(crate::preflight::run_checks(&checks, settings.timeout))
+            .to_text()
     }
 
     #[test]
@@ -355,18 +388,24 @@ mod tests {
         let alone = pod.settings("run").unwrap();
         assert_eq!(alone.mode, Mode::RunSelfRegistering);
         assert!(alone.pat.is_some());
-        assert!(alone.preflight.unwrap().buildkit_host.is_some());
+        let preflight = alone.preflight.unwrap();
+        assert!(preflight.buildkit_host.is_some());
+        assert!(
+            preflight.left_to_others.is_empty(),
+            "one container checks all"
+        );
 
         std::fs::write(pod.dir.path().join("registration/.agent"), "{}").unwrap();
         std::fs::remove_file(pod.dir.path().join("token")).unwrap();
         let registered = pod.settings("run").unwrap();
         assert_eq!(registered.mode, Mode::RunRegistered);
         assert!(registered.pat.is_none());
-        let preflight = registered.preflight.unwrap();
-        assert_eq!(
-            preflight.ado.url, None,
-            "the Azure DevOps check needs the PAT"
+        let report = preflight_line(&registered.preflight.unwrap(), ADO_CHECK);
+        assert!(
+            report.contains("SKIP azure-devops: checked by the register init container, which holds the PAT; this container has none"),
+            "{report}"
         );
+        assert!(!report.contains("not set"), "{report}");
     }
 
     #[test]

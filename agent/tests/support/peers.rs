@@ -66,7 +66,7 @@ fn port_open(port: u16) -> bool {
 
 /// A child process stopped with SIGTERM (then SIGKILL) on drop, so daemons can clean up their children.
 pub struct Daemon {
-    child: Child,
+    pub(crate) child: Child,
     name: &'static str,
 }
 

@@ -20,8 +20,8 @@ use std::collections::BTreeMap;
 
 use azp_contract::{env, labels, naming, paths};
 use k8s_openapi::api::core::v1::{
-    Container, EmptyDirVolumeSource, EnvVar, EnvVarSource, KeyToPath, ObjectFieldSelector, Pod,
-    PodSpec, SecretVolumeSource, Volume, VolumeMount,
+    Container, EmptyDirVolumeSource, EnvVar, EnvVarSource, ExecAction, KeyToPath,
+    ObjectFieldSelector, Pod, PodSpec, Probe, SecretVolumeSource, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::{Resource, ResourceExt};
@@ -42,6 +42,21 @@ const TMP_VOLUME: &str = "tmp";
 const DOCKER_CONFIG_VOLUME: &str = "docker-config";
 const BUILDKIT_SOCKET_VOLUME: &str = "buildkit-socket";
 const BUILDKIT_STATE_VOLUME: &str = "buildkit-state";
+/// The sidecar's startup probe runs this every [`BUILDKIT_PROBE_PERIOD_SECONDS`]: it answers
+/// only once buildkitd listens and has a worker, which is what a build needs.
+pub const BUILDKIT_STARTUP_PROBE: [&str; 5] = [
+    "buildctl",
+    "--addr",
+    paths::BUILDKIT_HOST,
+    "debug",
+    "workers",
+];
+/// Seconds between two startup probe runs: the agent starts at most this long after
+/// buildkitd is ready.
+pub const BUILDKIT_PROBE_PERIOD_SECONDS: i32 = 1;
+/// Failed probe runs before the kubelet restarts the sidecar: buildkitd gets two minutes to
+/// come up (it takes 1-3 s on a healthy node); the agent's own wait (60 s) is the fallback.
+pub const BUILDKIT_PROBE_FAILURE_THRESHOLD: i32 = 120;
 /// Files of the PAT Secret volume are readable by the owner only.
 const PAT_FILE_MODE: i32 = 0o400;
 
@@ -329,7 +344,23 @@ fn buildkit_sidecar(pool: &AgentPool) -> Container {
             ),
         ]),
         security_context: Some(hardening::buildkit_security_context()),
+        // The kubelet starts the next container as soon as a native sidecar has started,
+        // unless its startup probe holds it back: without it the agent raced buildkitd's
+        // socket and failed its preflight (issue 20).
+        startup_probe: Some(buildkit_startup_probe()),
         ..Container::default()
+    }
+}
+
+fn buildkit_startup_probe() -> Probe {
+    Probe {
+        exec: Some(ExecAction {
+            command: Some(BUILDKIT_STARTUP_PROBE.map(str::to_owned).to_vec()),
+        }),
+        period_seconds: Some(BUILDKIT_PROBE_PERIOD_SECONDS),
+        failure_threshold: Some(BUILDKIT_PROBE_FAILURE_THRESHOLD),
+        timeout_seconds: Some(5),
+        ..Probe::default()
     }
 }
 

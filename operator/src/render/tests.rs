@@ -259,6 +259,20 @@ fn buildkit_is_a_rootless_native_sidecar_with_only_its_own_relaxations() {
         .unwrap();
     assert_eq!(sidecar.restart_policy.as_deref(), Some("Always"));
     assert!(sidecar.image.as_deref().unwrap().ends_with("-rootless"));
+    // The kubelet holds the agent back until buildkitd answers (issue 20).
+    let probe = sidecar.startup_probe.as_ref().expect("startup probe");
+    assert_eq!(
+        probe.exec.as_ref().unwrap().command.as_deref().unwrap(),
+        [
+            "buildctl",
+            "--addr",
+            "unix:///run/buildkit/buildkitd.sock",
+            "debug",
+            "workers"
+        ]
+    );
+    assert_eq!(probe.period_seconds, Some(1));
+    assert_eq!(probe.failure_threshold, Some(120));
     let security = sidecar.security_context.as_ref().unwrap();
     assert_eq!(security.run_as_non_root, Some(true));
     assert_eq!(security.privileged, Some(false));

@@ -98,6 +98,17 @@ const CALL_SITES: &[CallSite] = &[
         pattern: r"\.get_opt\(",
         needs: &[(Watched, "", "secrets", &["get"])],
     },
+    // spec.caBundle: the operator's own client trusts the bundle the agents get.
+    CallSite {
+        file: "ca_bundle.rs",
+        pattern: r"secrets\.get_opt\(",
+        needs: &[(Watched, "", "secrets", &["get"])],
+    },
+    CallSite {
+        file: "ca_bundle.rs",
+        pattern: r"config_maps\.get_opt\(",
+        needs: &[(Watched, "", "configmaps", &["get"])],
+    },
     // kube-runtime's Recorder writes events.k8s.io/v1 Events: create, then patch for a series.
     CallSite {
         file: "events.rs",
@@ -122,7 +133,7 @@ const CALL_SITES: &[CallSite] = &[
 ];
 
 /// Kinds the table covers (`Api<Kind>` in the code).
-const KNOWN_KINDS: &[&str] = &["AgentPool", "Pod", "Secret", "Lease"];
+const KNOWN_KINDS: &[&str] = &["AgentPool", "Pod", "Secret", "ConfigMap", "Lease"];
 
 /// A line that talks to the Kubernetes API.
 const CALL_PATTERN: &str = r"\.(list|get_opt|create|replace|patch|patch_status|patch_metadata|delete|delete_collection|replace_status|evict)\(|\.get\(&|\bwatcher\(|Recorder::new\(|block_owner_deletion: Some\(true\)";

@@ -7,6 +7,9 @@ use crate::registry::ResourceType;
 
 /// Applies defaults and checks of built-in kinds; custom resources pass through.
 pub fn normalize(rt: &ResourceType, old: Option<&Value>, new: &mut Value) -> Result<(), ApiError> {
+    if rt.group == "events.k8s.io" && rt.plural == "events" {
+        return crate::event_v1::validate(rt, old, new);
+    }
     if !rt.group.is_empty() {
         return Ok(());
     }

@@ -11,6 +11,7 @@ pub mod config;
 pub mod crd;
 mod delete;
 pub mod error;
+mod event_v1;
 pub mod faults;
 pub mod fields;
 mod gc;

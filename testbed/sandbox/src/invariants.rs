@@ -34,16 +34,20 @@ pub enum Invariant {
     /// Job-request list calls per ADO pool stayed within one per poll spacing (plus slack),
     /// and all `_apis` requests within the per-minute budget.
     RequestRateWithinBudget,
+    /// No pod ended `preflightFailed` (in the sandbox the agent's only preflight check is
+    /// BuildKit's, so such a pod lost the race against its sidecar).
+    NoPodLostToPreflight,
 }
 
 impl Invariant {
     /// Every invariant, in report order.
-    pub const ALL: [Invariant; 5] = [
+    pub const ALL: [Invariant; 6] = [
         Self::NoStaleRegistration,
         Self::EveryJobResolved,
         Self::NoOrphanPod,
         Self::NoBusyAgentScaledDown,
         Self::RequestRateWithinBudget,
+        Self::NoPodLostToPreflight,
     ];
 
     /// Stable kebab-case name, printed on violation.
@@ -54,6 +58,7 @@ impl Invariant {
             Self::NoOrphanPod => "no-orphan-pod",
             Self::NoBusyAgentScaledDown => "no-busy-agent-scaled-down",
             Self::RequestRateWithinBudget => "request-rate-within-budget",
+            Self::NoPodLostToPreflight => "no-pod-lost-to-preflight",
         }
     }
 }
@@ -123,7 +128,20 @@ pub fn check_all(snapshot: &Snapshot, record: &RunRecord, limits: &Limits) -> Ve
     out.extend(no_orphan_pod(snapshot, limits.orphan_after));
     out.extend(no_busy_agent_scaled_down(snapshot, record));
     out.extend(request_rate_within_budget(snapshot, record, limits));
+    out.extend(no_pod_lost_to_preflight(snapshot));
     out
+}
+
+/// Every `preflightFailed` pod the operator reported (its `JobFinished` Events).
+pub fn no_pod_lost_to_preflight(snapshot: &Snapshot) -> Vec<Violation> {
+    snapshot
+        .preflight_failures
+        .iter()
+        .map(|note| Violation {
+            invariant: Invariant::NoPodLostToPreflight,
+            detail: note.clone(),
+        })
+        .collect()
 }
 
 fn agent_name_of(pod: &crate::snapshot::PodInfo) -> String {
@@ -517,6 +535,15 @@ mod tests {
         let v = request_rate_within_budget(&s, &record, &limits);
         assert_eq!(v.len(), 1);
         assert_eq!(v[0].invariant, Invariant::RequestRateWithinBudget);
+    }
+
+    #[test]
+    fn a_pod_that_failed_its_preflight_is_a_violation() {
+        let mut s = snapshot();
+        s.preflight_failures = vec!["pod linux-a: job ? PreflightFailed (buildkit)".into()];
+        let v = no_pod_lost_to_preflight(&s);
+        assert_eq!(v.len(), 1);
+        assert!(v[0].detail.contains("linux-a"));
     }
 
     #[test]

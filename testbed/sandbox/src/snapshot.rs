@@ -39,6 +39,8 @@ pub struct Snapshot {
     pub pods: Vec<PodInfo>,
     /// Names of the AgentPools that exist.
     pub agent_pools: Vec<String>,
+    /// Notes of the operator's `JobFinished` Events for pods that ended `preflightFailed`.
+    pub preflight_failures: Vec<String>,
     /// Request counters of the `_apis` surface (`GET /_emulator/stats`).
     #[serde(skip)]
     pub stats: Stats,

@@ -22,6 +22,10 @@ async fn a_short_chaos_run_keeps_every_invariant() {
         fault_interval: 2.0,
         job_interval: 1.0,
         keep: false,
+        // Both AgentPools run the BuildKit sidecar, whose socket appears 1.5 s after it
+        // started: without the startup probe (and the agent's bounded wait) pods would end
+        // preflightFailed, which `no-pod-lost-to-preflight` reports.
+        buildkit_start_delay_ms: 1500,
     })
     .await
     .unwrap();

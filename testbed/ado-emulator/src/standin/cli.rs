@@ -8,7 +8,7 @@ use super::console;
 use super::settings::AgentRoot;
 use super::{configure, install, listener, remove};
 
-const USAGE: &str = "usage: azp-agent-standin install DIR\n       azp-agent-standin [--root DIR] configure|remove|run [agent arguments]";
+const USAGE: &str = "usage: azp-agent-standin install DIR\n       azp-agent-standin [--root DIR] configure|remove|run [agent arguments]\n       azp-agent-standin buildkitd --socket PATH [--start-delay-ms N]";
 
 /// Runs the command line `args` (without the program name); returns the exit code.
 pub fn main_with_args(args: Vec<String>) -> i32 {
@@ -26,6 +26,9 @@ pub fn main_with_args(args: Vec<String>) -> i32 {
     };
     if command == "install" {
         return run_install(agent_args);
+    }
+    if command == "buildkitd" {
+        return super::buildkitd::run(agent_args);
     }
     let spec = match command.as_str() {
         "configure" => CONFIGURE_SPEC,

@@ -32,12 +32,16 @@
 //!   finishes with `azp.emulator.result` (a failing script forces `failed`). The listener
 //!   reports completion itself whatever `plan.version` says.
 //!
+//! `azp-agent-standin buildkitd --socket PATH` stands in for the BuildKit sidecar's socket in
+//! the sandbox (see [`buildkitd`]).
+//!
 //! Test knobs (not in the real agent): `AZP_STANDIN_POLL_DELAY_MS`, `AZP_STANDIN_KEEPALIVE_MS`
 //! (see [`timing`]) and `AZP_STANDIN_LOG` (log filter for `_diag/`, default `info`).
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod args;
+pub mod buildkitd;
 pub mod capabilities;
 pub mod cli;
 pub mod configure;

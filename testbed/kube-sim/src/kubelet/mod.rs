@@ -8,14 +8,17 @@
 //! Each pod goes Pending (PodScheduled) → after `start_delay` its sandbox is prepared
 //! (Secrets/ConfigMaps read; a missing one keeps it waiting with
 //! `CreateContainerConfigError`) → init containers run in order, native sidecars
-//! (`restartPolicy: Always`) start and keep running → main containers start: Running, Ready,
+//! (`restartPolicy: Always`) start and keep running — one with an exec `startupProbe` holds
+//! back the containers after it until the probe passes (see `probe`), one without lets the
+//! next container start at once → main containers start: Running, Ready,
 //! podIP 127.0.0.1 → when the main containers exit (and do not restart under the pod's
 //! `restartPolicy`; restarts wait 1 s, no growing back-off), sidecars get SIGTERM and the pod
 //! ends Succeeded (all exited 0) or Failed. Status is written through `pods/status`.
 //!
 //! `activeDeadlineSeconds` (counted from acceptance) stops the containers and fails the pod
-//! with reason `DeadlineExceeded`. Probes, resources, images and security contexts are
-//! ignored; no Node object or Events are written.
+//! with reason `DeadlineExceeded`. Startup probes of native sidecars are run (exec only);
+//! other probes, resources, images and security contexts are ignored; no Node object or
+//! Events are written.
 //!
 //! Deletion: when the pod gets a `deletionTimestamp`, main containers get SIGTERM, then
 //! sidecars; whatever still runs after `deletionGracePeriodSeconds` gets SIGKILL; then the
@@ -26,6 +29,7 @@
 
 mod env;
 mod pod_worker;
+mod probe;
 mod process;
 mod runtime;
 mod simulated;
@@ -52,7 +56,8 @@ use tokio_util::sync::CancellationToken;
 pub use env::{POD_IP, mount_env_name};
 pub use pod_worker::is_sidecar;
 pub use process::{
-    CommandOverride, ContainerCommand, POD_DIR_ENV, ProcessRuntime, TERMINATION_LOG_ENV,
+    CommandOverride, ContainerCommand, POD_DIR_ENV, ProbeOverride, ProcessRuntime,
+    TERMINATION_LOG_ENV,
 };
 pub use runtime::{
     ContainerControl, ContainerExit, ContainerHandle, PodRuntime, PodSandbox, RuntimeError,

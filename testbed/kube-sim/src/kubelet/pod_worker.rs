@@ -15,6 +15,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::probe::{self, ProbeOutcome, StartupProbe};
 use super::runtime::{
     ContainerExit, ContainerHandle, PodRuntime, PodSandbox, RuntimeError, StopSignal,
 };
@@ -256,12 +257,8 @@ impl PodWorker {
 
         for (i, spec) in ctx.init_specs.iter().enumerate() {
             if is_sidecar(spec) {
-                let handle = self
-                    .start_until_running(ctx, report, &sandbox, spec, Slot::Init(i))
+                self.start_sidecar(ctx, report, handles, &sandbox, spec, i)
                     .await?;
-                report.init[i].started(handle.started_at);
-                handles.init[i] = Some(handle);
-                write_status(ctx, report).await;
                 continue;
             }
             loop {
@@ -378,6 +375,66 @@ impl PodWorker {
         report.refresh_readiness(&ctx.sidecar_names);
         write_status(ctx, report).await;
         Ok(())
+    }
+
+    /// Starts a native sidecar; with a startup probe, returns only once the probe passed
+    /// (killing and restarting the sidecar when it fails `failureThreshold` times, or when
+    /// the sidecar exits first), as the real kubelet holds back the next container.
+    async fn start_sidecar(
+        &mut self,
+        ctx: &PodContext,
+        report: &mut PodReport,
+        handles: &mut Handles,
+        sandbox: &PodSandbox,
+        spec: &Container,
+        i: usize,
+    ) -> Result<(), Interrupt> {
+        let probe = StartupProbe::of(spec);
+        loop {
+            let handle = self
+                .start_until_running(ctx, report, sandbox, spec, Slot::Init(i))
+                .await?;
+            report.init[i].started(handle.started_at);
+            report.init[i].probing = probe.is_some();
+            let exited = handle.wait();
+            handles.init[i] = Some(handle);
+            write_status(ctx, report).await;
+            let Some(probe) = probe.clone() else {
+                return Ok(());
+            };
+            let probing = probe::wait_until_started(
+                Arc::clone(&self.runtime),
+                sandbox.clone(),
+                spec.clone(),
+                probe,
+                exited,
+            );
+            let outcome = tokio::select! {
+                outcome = probing => outcome,
+                i = self.next_interrupt() => return Err(i),
+            };
+            match outcome {
+                ProbeOutcome::Started => {
+                    report.init[i].probing = false;
+                    write_status(ctx, report).await;
+                    return Ok(());
+                }
+                ProbeOutcome::Exited(exit) => {
+                    handles.init[i] = None;
+                    report.init[i].terminated(exit);
+                }
+                ProbeOutcome::GaveUp { last_error } => {
+                    tracing::info!(pod = %ctx.name, container = %spec.name, %last_error, "startup probe failed; restarting the sidecar");
+                    if let Some(handle) = handles.init[i].take() {
+                        let deadline = Instant::now() + self.deletion_grace(&ctx.pod);
+                        let exit = stop_one(&handle, deadline).await;
+                        report.init[i].terminated(exit);
+                    }
+                }
+            }
+            write_status(ctx, report).await;
+            self.pause(RETRY_DELAY).await?;
+        }
     }
 
     /// Stops native sidecars once the main containers are done, in reverse order.

@@ -17,6 +17,11 @@
 //!   it; `PATH` is the host's; no other host variable leaks in.
 //!
 //! stdout and stderr go to [`ProcessRuntime::log_path`].
+//!
+//! An exec probe (a sidecar's `startupProbe`) runs as one more process with the container's
+//! environment and working directory, its output discarded, killed when it times out;
+//! [`ProcessRuntime::with_probe_override`] replaces its program, as the command override
+//! does for containers.
 
 use std::ffi::OsString;
 use std::io::{Read as _, Seek as _, SeekFrom};
@@ -65,6 +70,11 @@ pub struct ContainerCommand {
 /// Chooses the program per pod/container (e.g. by image); `None` uses `command`/`args`.
 pub type CommandOverride = Arc<dyn Fn(&Pod, &Container) -> Option<ContainerCommand> + Send + Sync>;
 
+/// Chooses the program of an exec probe (pod, container, the probe's command); `None` runs
+/// the command as given, with the container's environment.
+pub type ProbeOverride =
+    Arc<dyn Fn(&Pod, &Container, &[String]) -> Option<ContainerCommand> + Send + Sync>;
+
 /// Runs containers as host processes. See the module docs for what processes see.
 #[derive(Clone)]
 pub struct ProcessRuntime {
@@ -72,6 +82,7 @@ pub struct ProcessRuntime {
     // Kept so a runtime created in a temporary directory removes it when dropped.
     _temp: Option<Arc<tempfile::TempDir>>,
     command_override: Option<CommandOverride>,
+    probe_override: Option<ProbeOverride>,
     termination_log_aliases: Vec<String>,
 }
 
@@ -91,6 +102,7 @@ impl ProcessRuntime {
             base_dir: base_dir.into(),
             _temp: None,
             command_override: None,
+            probe_override: None,
             termination_log_aliases: Vec::new(),
         }
     }
@@ -104,6 +116,7 @@ impl ProcessRuntime {
             base_dir: temp.path().to_path_buf(),
             _temp: Some(Arc::new(temp)),
             command_override: None,
+            probe_override: None,
             termination_log_aliases: Vec::new(),
         })
     }
@@ -111,6 +124,12 @@ impl ProcessRuntime {
     /// Sets the hook that picks the program per pod/container.
     pub fn with_command_override(mut self, hook: CommandOverride) -> Self {
         self.command_override = Some(hook);
+        self
+    }
+
+    /// Sets the hook that picks the program of exec probes.
+    pub fn with_probe_override(mut self, hook: ProbeOverride) -> Self {
+        self.probe_override = Some(hook);
         self
     }
 
@@ -189,6 +208,16 @@ impl PodRuntime for ProcessRuntime {
         async move { spawn(launch?) }.boxed()
     }
 
+    fn exec(
+        &self,
+        sandbox: &PodSandbox,
+        container: &Container,
+        command: &[String],
+    ) -> BoxFuture<'static, Result<i32, RuntimeError>> {
+        let plan = self.exec_plan(sandbox, container, command);
+        async move { run_probe(plan?).await }.boxed()
+    }
+
     fn release(&self, sandbox: &PodSandbox) {
         if let Some(dir) = &sandbox.dir
             && let Err(e) = std::fs::remove_dir_all(dir)
@@ -210,12 +239,81 @@ struct LaunchPlan {
     fallback_to_logs: bool,
 }
 
+/// What every process of a container sees: its environment and working directory.
+struct ContainerContext {
+    vars: Vec<(String, String)>,
+    working_dir: PathBuf,
+    termination_log: PathBuf,
+}
+
+/// An exec probe's process.
+struct ProbePlan {
+    program: OsString,
+    args: Vec<OsString>,
+    env: Vec<(String, String)>,
+    working_dir: PathBuf,
+}
+
+fn working_dir(container: &Container, mounts: &[HostMount], pod_dir: &Path) -> PathBuf {
+    match container.working_dir.as_deref() {
+        Some(dir) => env::rewrite_mounted_path(dir, mounts)
+            .map(PathBuf::from)
+            .unwrap_or_else(|| env::private_root_path(pod_dir, dir)),
+        None => pod_dir.join("home"),
+    }
+}
+
 impl ProcessRuntime {
-    fn launch_plan(
+    /// The probe command as a process with the container's environment and working
+    /// directory; the probe override may replace it (its program cannot see mount paths).
+    fn exec_plan(
         &self,
         sandbox: &PodSandbox,
         container: &Container,
-    ) -> Result<LaunchPlan, RuntimeError> {
+        command: &[String],
+    ) -> Result<ProbePlan, RuntimeError> {
+        let ContainerContext {
+            mut vars,
+            working_dir,
+            ..
+        } = self.container_context(sandbox, container)?;
+        let (program, args) = match self
+            .probe_override
+            .as_ref()
+            .and_then(|hook| hook(&sandbox.pod, container, command))
+        {
+            Some(cmd) => {
+                vars.extend(cmd.env);
+                (cmd.program, cmd.args)
+            }
+            None => {
+                let mut words = command
+                    .iter()
+                    .map(|w| OsString::from(env::expand(w, &vars)));
+                let Some(program) = words.next() else {
+                    return Err(RuntimeError::Start(format!(
+                        "the exec probe of container {} has no command",
+                        container.name
+                    )));
+                };
+                (program, words.collect())
+            }
+        };
+        Ok(ProbePlan {
+            program,
+            args,
+            env: vars,
+            working_dir,
+        })
+    }
+
+    /// The environment and working directory of a container's processes (no side effects
+    /// on the container's files, so probes can use it while the container runs).
+    fn container_context(
+        &self,
+        sandbox: &PodSandbox,
+        container: &Container,
+    ) -> Result<ContainerContext, RuntimeError> {
         let pod = &sandbox.pod;
         let pod_dir = sandbox.dir.clone().unwrap_or_else(|| self.pod_dir(pod));
         let mounts = host_mounts(sandbox, container)?;
@@ -236,10 +334,6 @@ impl ProcessRuntime {
                 vars.push((alias.clone(), termination_log.display().to_string()));
             }
         }
-        std::fs::write(&termination_log, b"").map_err(|source| RuntimeError::Io {
-            context: format!("creating {}", termination_log.display()),
-            source,
-        })?;
         let mut base = vec![
             (
                 "PATH".to_owned(),
@@ -272,6 +366,29 @@ impl ProcessRuntime {
                 vars.push((name, value));
             }
         }
+        let working_dir = working_dir(container, &mounts, &pod_dir);
+        Ok(ContainerContext {
+            vars,
+            working_dir,
+            termination_log,
+        })
+    }
+
+    fn launch_plan(
+        &self,
+        sandbox: &PodSandbox,
+        container: &Container,
+    ) -> Result<LaunchPlan, RuntimeError> {
+        let pod = &sandbox.pod;
+        let ContainerContext {
+            mut vars,
+            working_dir,
+            termination_log,
+        } = self.container_context(sandbox, container)?;
+        std::fs::write(&termination_log, b"").map_err(|source| RuntimeError::Io {
+            context: format!("creating {}", termination_log.display()),
+            source,
+        })?;
         let (program, args) = match self
             .command_override
             .as_ref()
@@ -299,12 +416,6 @@ impl ProcessRuntime {
                 };
                 (program, words.collect())
             }
-        };
-        let working_dir = match container.working_dir.as_deref() {
-            Some(dir) => env::rewrite_mounted_path(dir, &mounts)
-                .map(PathBuf::from)
-                .unwrap_or_else(|| env::private_root_path(&pod_dir, dir)),
-            None => pod_dir.join("home"),
         };
         std::fs::create_dir_all(&working_dir).map_err(|source| RuntimeError::Io {
             context: format!("creating {}", working_dir.display()),
@@ -348,6 +459,30 @@ fn host_mounts(
             })
         })
         .collect()
+}
+
+/// Runs an exec probe to its end; output is discarded (the real kubelet keeps it only for
+/// events). Dropping the future (probe timeout) kills the process.
+async fn run_probe(plan: ProbePlan) -> Result<i32, RuntimeError> {
+    let mut command = tokio::process::Command::new(&plan.program);
+    command
+        .args(&plan.args)
+        .env_clear()
+        .envs(plan.env.iter().map(|(k, v)| (k, v)))
+        .current_dir(&plan.working_dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true);
+    let status = command
+        .status()
+        .await
+        .map_err(|e| RuntimeError::Start(format!("starting {:?}: {e}", plan.program)))?;
+    use std::os::unix::process::ExitStatusExt as _;
+    Ok(status
+        .code()
+        .or_else(|| status.signal().map(|s| 128 + s))
+        .unwrap_or(128))
 }
 
 fn spawn(plan: LaunchPlan) -> Result<ContainerHandle, RuntimeError> {

@@ -78,6 +78,8 @@ pub struct ContainerRecord {
     pub restart_count: i32,
     /// A fake runtime id, new per run.
     pub container_id: String,
+    /// Running, but its startup probe has not passed yet (`started: false`, not ready).
+    pub probing: bool,
 }
 
 impl ContainerRecord {
@@ -93,6 +95,7 @@ impl ContainerRecord {
             last_state: None,
             restart_count: 0,
             container_id: String::new(),
+            probing: false,
         }
     }
 
@@ -104,6 +107,7 @@ impl ContainerRecord {
         }
         self.container_id = format!("kube-sim://{}", uuid::Uuid::new_v4().simple());
         self.state = ContainerState::Running { started_at };
+        self.probing = false;
     }
 
     /// Marks the container stopped.
@@ -113,11 +117,17 @@ impl ContainerRecord {
             _ => exit.finished_at,
         };
         self.state = ContainerState::Terminated { exit, started_at };
+        self.probing = false;
     }
 
     /// Whether it is running now.
     pub fn is_running(&self) -> bool {
         matches!(self.state, ContainerState::Running { .. })
+    }
+
+    /// Running and past its startup probe (if any).
+    pub fn is_started(&self) -> bool {
+        self.is_running() && !self.probing
     }
 
     /// The exit, if it stopped.
@@ -133,8 +143,8 @@ impl ContainerRecord {
             "name": self.name,
             "image": self.image,
             "imageID": format!("kube-sim://{}", self.image),
-            "ready": self.is_running(),
-            "started": self.is_running(),
+            "ready": self.is_started(),
+            "started": self.is_started(),
             "restartCount": self.restart_count,
             "state": self.state.to_json(&self.container_id),
             "lastState": self.last_state.as_ref().map_or(json!({}), |s| s.to_json("")),
@@ -245,7 +255,7 @@ impl PodReport {
             .init
             .iter()
             .filter(|c| sidecar_names.contains(&c.name))
-            .all(ContainerRecord::is_running);
+            .all(ContainerRecord::is_started);
         let ready = self.phase == Phase::Running
             && sidecars_running
             && self.main.iter().all(ContainerRecord::is_running);

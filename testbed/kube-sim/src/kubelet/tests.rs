@@ -390,6 +390,15 @@ impl PodRuntime for RecordingRuntime {
     fn release(&self, sandbox: &super::PodSandbox) {
         self.inner.release(sandbox);
     }
+
+    fn exec(
+        &self,
+        sandbox: &super::PodSandbox,
+        container: &k8s_openapi::api::core::v1::Container,
+        command: &[String],
+    ) -> futures::future::BoxFuture<'static, Result<i32, super::RuntimeError>> {
+        self.inner.exec(sandbox, container, command)
+    }
 }
 
 #[tokio::test]
@@ -760,6 +769,106 @@ async fn active_deadline_fails_a_pod_that_runs_too_long() {
         terminated(&done, 0)["exitCode"],
         143,
         "sleep dies of SIGTERM"
+    );
+    node.stop().await;
+}
+
+/// A pod like the operator's BuildKit pod: a sidecar that creates its socket only 1.5 s after
+/// it started (buildkitd sets up its worker first; a file stands in for the socket), and an
+/// `agent` container that checks the socket once, exiting 11 like a failed preflight.
+fn slow_sidecar_pod(name: &str, startup_probe: Option<Value>) -> Value {
+    let socket_env = json!([{"name": "SOCK", "value": "/run/buildkit/buildkitd.sock"}]);
+    let mount = json!([{"name": "buildkit-socket", "mountPath": "/run/buildkit"}]);
+    let mut sidecar = shell(
+        "buildkitd",
+        "sleep 1.5; : > \"$SOCK\"; while true; do sleep 0.05; done",
+    );
+    sidecar["restartPolicy"] = json!("Always");
+    sidecar["env"] = socket_env.clone();
+    sidecar["volumeMounts"] = mount.clone();
+    if let Some(probe) = startup_probe {
+        sidecar["startupProbe"] = probe;
+    }
+    let mut agent = shell(
+        "agent",
+        "if [ -e \"$SOCK\" ]; then exit 0; fi; echo \"cannot connect: $SOCK: No such file or directory\" > \"$KUBE_SIM_TERMINATION_LOG\"; exit 11",
+    );
+    agent["env"] = socket_env;
+    agent["volumeMounts"] = mount;
+    let mut spec = pod(name, json!([agent]));
+    spec["spec"]["initContainers"] = json!([sidecar]);
+    spec["spec"]["volumes"] = json!([{"name": "buildkit-socket", "emptyDir": {}}]);
+    spec
+}
+
+#[tokio::test]
+async fn without_a_startup_probe_the_next_container_races_a_slow_sidecar() {
+    let node = Node::start().await;
+    node.create(slow_sidecar_pod("racy", None)).await;
+    let done = node.wait_for_phase("racy", "Failed").await;
+    let agent = terminated(&done, 0);
+    assert_eq!(agent["exitCode"], 11, "{done:#}");
+    assert!(
+        agent["message"]
+            .as_str()
+            .unwrap()
+            .contains("cannot connect"),
+        "{done:#}"
+    );
+    node.stop().await;
+}
+
+#[tokio::test]
+async fn a_sidecar_startup_probe_holds_the_next_container_back_until_it_passes() {
+    let node = Node::start().await;
+    let probe = json!({"exec": {"command": ["sh", "-c", "test -e \"$SOCK\""]},
+                       "periodSeconds": 1, "failureThreshold": 10});
+    node.create(slow_sidecar_pod("held", Some(probe))).await;
+    // While probing: the sidecar runs but has not started; the agent waits.
+    let probing = node
+        .wait_for(
+            "held",
+            Duration::from_secs(10),
+            "the sidecar running",
+            |p| p["status"]["initContainerStatuses"][0]["state"]["running"].is_object(),
+        )
+        .await;
+    assert_eq!(
+        probing["status"]["initContainerStatuses"][0]["started"], false,
+        "{probing:#}"
+    );
+    assert!(
+        probing["status"]["containerStatuses"][0]["state"]["running"].is_null(),
+        "{probing:#}"
+    );
+    let done = node.wait_for_phase("held", "Succeeded").await;
+    assert_eq!(terminated(&done, 0)["exitCode"], 0, "{done:#}");
+    let sidecar_started =
+        &done["status"]["initContainerStatuses"][0]["state"]["terminated"]["startedAt"];
+    let agent_started = &terminated(&done, 0)["startedAt"];
+    let parse = |v: &Value| chrono::DateTime::parse_from_rfc3339(v.as_str().unwrap()).unwrap();
+    assert!(
+        parse(agent_started) - parse(sidecar_started) >= chrono::TimeDelta::seconds(1),
+        "the agent started only once the socket was there: {done:#}"
+    );
+    node.stop().await;
+}
+
+#[tokio::test]
+async fn a_sidecar_that_fails_its_startup_probe_is_restarted_and_the_agent_never_starts() {
+    let node = Node::start().await;
+    let probe = json!({"exec": {"command": ["sh", "-c", "exit 1"]},
+                       "periodSeconds": 1, "failureThreshold": 2});
+    node.create(slow_sidecar_pod("never", Some(probe))).await;
+    let restarted = node
+        .wait_for("never", Duration::from_secs(15), "a sidecar restart", |p| {
+            p["status"]["initContainerStatuses"][0]["restartCount"].as_i64() >= Some(1)
+        })
+        .await;
+    assert_eq!(restarted["status"]["phase"], "Pending", "{restarted:#}");
+    assert!(
+        restarted["status"]["containerStatuses"][0]["state"]["waiting"].is_object(),
+        "{restarted:#}"
     );
     node.stop().await;
 }

@@ -46,6 +46,10 @@ pub struct ChaosArgs {
     /// Keep the sandbox directory (operator.log, pod logs) and print its path.
     #[arg(long)]
     pub keep: bool,
+    /// Every AgentPool has the BuildKit sidecar, whose stand-in listens only this many
+    /// milliseconds after it started (the start-up race the startup probe must absorb).
+    #[arg(long, default_value_t = 1500)]
+    pub buildkit_start_delay_ms: u64,
 }
 
 impl Default for ChaosArgs {
@@ -57,6 +61,7 @@ impl Default for ChaosArgs {
             fault_interval: 4.0,
             job_interval: 3.0,
             keep: false,
+            buildkit_start_delay_ms: 1500,
         }
     }
 }
@@ -80,8 +85,9 @@ pub struct ChaosOutcome {
 
 /// Sandbox settings for chaos: short locks and session timeouts so killed agents' jobs and
 /// registrations resolve within the settle window.
-pub fn sandbox_options(keep: bool) -> SandboxOptions {
+pub fn sandbox_options(keep: bool, buildkit_start_delay: Duration) -> SandboxOptions {
     SandboxOptions {
+        buildkit_start_delay,
         lock_duration: Duration::from_secs(20),
         long_poll: Duration::from_secs(5),
         session_idle_timeout: Duration::from_secs(15),
@@ -130,7 +136,11 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<Verdict> {
 pub async fn run_chaos(args: ChaosArgs) -> Result<ChaosOutcome, SandboxError> {
     let seed = args.seed.unwrap_or(0);
     let started = Instant::now();
-    let mut sandbox = Sandbox::start(sandbox_options(args.keep)).await?;
+    let options = sandbox_options(
+        args.keep,
+        Duration::from_millis(args.buildkit_start_delay_ms),
+    );
+    let mut sandbox = Sandbox::start(options).await?;
     let result = drive(&mut sandbox, &args, seed, started).await;
     let stragglers = sandbox.shutdown().await;
     if !stragglers.is_empty() {
@@ -176,7 +186,8 @@ async fn drive(
         started_at: chrono::Utc::now(),
         ..RunRecord::default()
     };
-    for pool in agent_pools() {
+    for mut pool in agent_pools() {
+        pool.extra_spec = serde_json::json!({"buildkit": {"enabled": true}});
         sandbox.apply_agent_pool(&pool).await?;
     }
     sandbox

@@ -34,6 +34,36 @@ pub struct ProcessSettings<'a> {
     pub agent_grace_seconds: u32,
     /// Value of the marker variable every pod process carries.
     pub marker: &'a str,
+    /// How long the BuildKit sidecar stand-in waits before it listens.
+    pub buildkit_start_delay: std::time::Duration,
+}
+
+/// Host variable naming the directory of the pod's BuildKit socket volume (mounted at
+/// `/run/buildkit`, see kube-sim's `mount_env_name`).
+const BUILDKIT_SOCKET_DIR_VAR: &str = "KUBE_SIM_MOUNT_RUN_BUILDKIT";
+/// The socket, relative to that directory. Unix socket paths are limited to 108 bytes and a
+/// pod's host directory is longer, so every process addresses the socket from inside its
+/// directory (`cd` first) rather than by its absolute host path.
+const BUILDKIT_SOCKET: &str = "buildkitd.sock";
+
+/// `sh -c SCRIPT PROGRAM ARGS...`: runs `PROGRAM` from the socket directory.
+fn in_socket_dir(program: &Path, args: &[String]) -> ContainerCommand {
+    let script = format!("cd \"${BUILDKIT_SOCKET_DIR_VAR}\" && exec \"$0\" \"$@\"");
+    let mut sh_args: Vec<std::ffi::OsString> = vec!["-c".into(), script.into(), program.into()];
+    sh_args.extend(args.iter().map(Into::into));
+    ContainerCommand {
+        program: "sh".into(),
+        args: sh_args,
+        env: Vec::new(),
+    }
+}
+
+/// Whether the pod has the BuildKit sidecar.
+fn has_buildkit(pod: &Pod) -> bool {
+    pod.spec
+        .as_ref()
+        .and_then(|s| s.init_containers.as_ref())
+        .is_some_and(|inits| inits.iter().any(|c| c.name == "buildkitd"))
 }
 
 /// Installs the stand-in into the agent home (`azp-agent-standin install DIR`).
@@ -77,13 +107,45 @@ fn pod_agent_home(template: &Path, homes: &Path, pod: &Pod) -> std::io::Result<P
 /// containers, as the image's agent home would be).
 pub fn process_runtime(settings: &ProcessSettings<'_>) -> ProcessRuntime {
     let agent = settings.binaries.agent.clone();
+    let standin = settings.binaries.standin.clone();
+    let delay_ms = settings.buildkit_start_delay.as_millis().to_string();
+    let probe_agent = agent.clone();
     let template = settings.agent_home.to_path_buf();
     let homes = settings.pods_dir.join("agent-homes");
     let grace = settings.agent_grace_seconds.to_string();
     let marker = settings.marker.to_owned();
     ProcessRuntime::new(settings.pods_dir)
         .with_termination_log_env(azp_contract::env::TERMINATION_LOG)
+        // The rendered startup probe runs `buildctl … debug workers`; without a real buildkitd
+        // the sandbox asks the same question through azp-agent's BuildKit check instead (does
+        // the socket answer the gRPC handshake?), with no other check enabled.
+        .with_probe_override(Arc::new(move |_pod, container, _command| {
+            (container.name == "buildkitd").then(|| {
+                in_socket_dir(
+                    &probe_agent,
+                    &[
+                        "preflight".into(),
+                        "--no-credential-probe".into(),
+                        "--buildkit-host".into(),
+                        format!("unix://{BUILDKIT_SOCKET}"),
+                    ],
+                )
+            })
+        }))
         .with_command_override(Arc::new(move |pod, container| {
+            if container.name == "buildkitd" {
+                // The sidecar: the socket stand-in, listening only after the injected delay.
+                return Some(in_socket_dir(
+                    &standin,
+                    &[
+                        "buildkitd".into(),
+                        "--socket".into(),
+                        BUILDKIT_SOCKET.into(),
+                        "--start-delay-ms".into(),
+                        delay_ms.clone(),
+                    ],
+                ));
+            }
             let subcommand = match container.name.as_str() {
                 "register" => "register",
                 "agent" => "run",
@@ -95,11 +157,22 @@ pub fn process_runtime(settings: &ProcessSettings<'_>) -> ProcessRuntime {
                 tracing::error!(error = %e, "cannot prepare a per-pod agent home");
                 template.clone()
             });
-            Some(ContainerCommand {
+            // `agent` runs its preflight, which (with a handed-over registration and no ECR)
+            // is the BuildKit check alone: a pod that raced its sidecar ends preflightFailed,
+            // which the chaos invariants count. `register` skips it (the emulator's request
+            // budget is for the operator).
+            let buildkit = has_buildkit(pod);
+            let mut args: Vec<std::ffi::OsString> = vec![subcommand.into()];
+            if subcommand == "register" || !buildkit {
+                args.push("--skip-preflight".into());
+            }
+            if subcommand == "run" && buildkit {
+                args.push("--buildkit-host".into());
+                args.push(format!("unix://{BUILDKIT_SOCKET}").into());
+            }
+            let command = ContainerCommand {
                 program: agent.clone().into(),
                 args: vec![
-                    subcommand.into(),
-                    "--skip-preflight".into(),
                     "--allow-insecure-http".into(),
                     "--grace-period".into(),
                     grace.clone().into(),
@@ -119,7 +192,18 @@ pub fn process_runtime(settings: &ProcessSettings<'_>) -> ProcessRuntime {
                         pod.metadata.uid.clone().unwrap_or_default(),
                     ),
                 ],
-            })
+            };
+            args.extend(command.args);
+            if subcommand == "run" && buildkit {
+                let words: Vec<String> = args
+                    .iter()
+                    .map(|a| a.to_string_lossy().into_owned())
+                    .collect();
+                let mut wrapped = in_socket_dir(&agent, &words);
+                wrapped.env = command.env;
+                return Some(wrapped);
+            }
+            Some(ContainerCommand { args, ..command })
         }))
 }
 

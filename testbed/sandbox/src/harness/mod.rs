@@ -105,6 +105,9 @@ pub struct SandboxOptions {
     pub binaries: Option<Binaries>,
     /// Keep the sandbox directory (logs) after shutdown (default: `AZP_SANDBOX_KEEP` is set).
     pub keep_dir: bool,
+    /// How long the BuildKit sidecar stand-in waits before it listens (process runtime, for
+    /// AgentPools with `buildkit.enabled`): the start-up race of issue 20, injected.
+    pub buildkit_start_delay: Duration,
 }
 
 impl Default for SandboxOptions {
@@ -125,6 +128,7 @@ impl Default for SandboxOptions {
             start_operator: true,
             binaries: None,
             keep_dir: std::env::var_os("AZP_SANDBOX_KEEP").is_some(),
+            buildkit_start_delay: Duration::from_millis(500),
         }
     }
 }
@@ -223,6 +227,7 @@ impl Sandbox {
                     pods_dir: &pods_dir,
                     agent_grace_seconds: options.agent_grace_seconds,
                     marker: &marker,
+                    buildkit_start_delay: options.buildkit_start_delay,
                 });
                 process_runtime = Some(runtime.clone());
                 std::sync::Arc::new(runtime)
@@ -492,6 +497,11 @@ impl Sandbox {
         Api::namespaced_with(self.client.clone(), NAMESPACE, &resource)
     }
 
+    /// Events in the sandbox namespace (events.k8s.io/v1, as the operator writes them).
+    pub fn events_api(&self) -> Api<k8s_openapi::api::events::v1::Event> {
+        Api::namespaced(self.client.clone(), NAMESPACE)
+    }
+
     /// Observes everything once.
     pub async fn snapshot(&self) -> Result<Snapshot, SandboxError> {
         let pods = self.pods().await?.iter().map(pod_info).collect();
@@ -503,12 +513,23 @@ impl Sandbox {
             .into_iter()
             .filter_map(|p| p.metadata.name)
             .collect();
+        let preflight_failures = self
+            .events_api()
+            .list(&ListParams::default())
+            .await?
+            .items
+            .into_iter()
+            .filter(|e| e.reason.as_deref() == Some("JobFinished"))
+            .filter_map(|e| e.note)
+            .filter(|note| note.contains("PreflightFailed"))
+            .collect();
         Ok(Snapshot {
             taken_at: chrono::Utc::now(),
             jobs: self.emulator.jobs(),
             agents: self.emulator.agents(),
             pods,
             agent_pools,
+            preflight_failures,
             stats: self.emulator.stats(),
         })
     }

@@ -373,6 +373,10 @@ async fn a_buildkit_that_never_answers_is_named_in_the_termination_message() {
                 "unix:///nonexistent/buildkitd.sock",
                 "--preflight-timeout",
                 "3",
+                // The socket never appears: give up after 1 s instead of the 60 s a starting
+                // sidecar gets.
+                "--buildkit-wait",
+                "1",
             ],
             |_| async {},
         )
@@ -381,6 +385,7 @@ async fn a_buildkit_that_never_answers_is_named_in_the_termination_message() {
     // The operator turns this into the AgentPool's BuildkitUnavailable condition.
     assert_eq!(message.failed_checks, ["buildkit"], "{message:?}");
     assert!(message.exit_reason.contains("buildkit: "), "{message:?}");
+    assert!(message.exit_reason.contains("gave up after waiting"), "{message:?}");
     assert_eq!(message.agent_id, None);
     h.assert_deregistered();
 }

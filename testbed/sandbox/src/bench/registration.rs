@@ -107,10 +107,11 @@ pub fn figures(
     }
     let mut assigned: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
     for job in jobs {
-        let Some(mode) = job
-            .agent_name
-            .as_deref()
-            .and_then(|agent| records.iter().find(|r| r.agent_name == agent))
+        // The agent that ran it, by the request it took (the emulator forgets the agent
+        // name of a job once its registration is removed).
+        let Some(mode) = records
+            .iter()
+            .find(|r| r.request_id == Some(job.request_id))
             .and_then(|r| mode_of_pod.get(r.pod.as_str()))
         else {
             continue;
@@ -183,10 +184,11 @@ mod tests {
             agent_pool: Some(pool.into()),
             seen_at: at(0),
         };
-        let record = |name: &str, online: i64| AgentRecord {
+        let record = |name: &str, online: i64, request: Option<i64>| AgentRecord {
             pod: name.into(),
             agent_name: format!("default.{name}"),
             online_at: Some(at(online)),
+            request_id: request,
             ..AgentRecord::default()
         };
         let job: JobView = serde_json::from_value(serde_json::json!({
@@ -197,7 +199,7 @@ mod tests {
         let figures = figures(
             &modes,
             &[pod("a-1", "a"), pod("b-1", "b")],
-            &[record("a-1", 100), record("b-1", 400)],
+            &[record("a-1", 100, None), record("b-1", 400, Some(1))],
             &[job],
         );
         assert_eq!(

@@ -385,7 +385,10 @@ async fn a_buildkit_that_never_answers_is_named_in_the_termination_message() {
     // The operator turns this into the AgentPool's BuildkitUnavailable condition.
     assert_eq!(message.failed_checks, ["buildkit"], "{message:?}");
     assert!(message.exit_reason.contains("buildkit: "), "{message:?}");
-    assert!(message.exit_reason.contains("gave up after waiting"), "{message:?}");
+    assert!(
+        message.exit_reason.contains("gave up after waiting"),
+        "{message:?}"
+    );
     assert_eq!(message.agent_id, None);
     h.assert_deregistered();
 }

@@ -37,6 +37,9 @@ pub enum ApplyError {
     /// An Azure DevOps write failed.
     #[error(transparent)]
     Ado(#[from] AdoError),
+    /// An operator-minted registration could not be made.
+    #[error(transparent)]
+    Mint(#[from] crate::mint::MintError),
 }
 
 /// What was done, for status, metrics and Events.
@@ -230,6 +233,9 @@ async fn picked_up_a_job(target: &Target<'_>, pod: &str) -> Result<bool, AdoErro
 }
 
 async fn create_pod(target: &Target<'_>) -> Result<String, ApplyError> {
+    if target.pool.spec.registration.is_minted() {
+        return crate::mint::create_pod(target).await;
+    }
     let name = target.pool.name_any();
     // A name clash (1 in 27^5 per existing pod) is retried once with a fresh name.
     let mut attempts = 0;

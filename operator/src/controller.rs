@@ -592,6 +592,13 @@ impl Controller {
                         },
                     )
                 }
+                Err(apply::ApplyError::Mint(error)) => (
+                    apply::Applied::default(),
+                    Health::Misconfigured {
+                        reason: "RegistrationFailed".into(),
+                        message: error.to_string(),
+                    },
+                ),
                 Err(apply::ApplyError::Render(error)) => (
                     apply::Applied::default(),
                     Health::Misconfigured {

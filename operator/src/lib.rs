@@ -14,6 +14,7 @@ pub mod hooks;
 pub mod inventory;
 pub mod leader;
 pub mod metrics;
+pub mod mint;
 pub mod observe;
 pub mod plan;
 pub mod poller;

@@ -22,10 +22,11 @@ use serde_json::json;
 async fn real_agents_run_the_queued_jobs_and_their_pods_are_counted_and_removed() {
     let mut h = Harness::start(&["Linux"]).await;
     h.pat_secret("azp-pat", PAT).await;
+    // The `register` init container path (minted registrations: minted_e2e.rs).
     h.agent_pool(
         "linux",
         "Linux",
-        json!({"scaling": {"maxAgents": 5, "pollInterval": "5s"}}),
+        json!({"scaling": {"maxAgents": 5, "pollInterval": "5s"}, "registration": "pod"}),
     )
     .await;
     let home = tempfile::tempdir().unwrap();

@@ -88,7 +88,10 @@ async fn finished_pods_are_counted_then_removed() {
     h.agent_pool(
         "linux",
         "Linux",
-        json!({"scaling": {"maxAgents": 1, "pollInterval": "5s"},
+        // `registration: pod`: a simulated pod that never registers leaves no registration,
+        // so each finished pod can go at once (a minted one waits one poll for its
+        // registration to be removed first).
+        json!({"scaling": {"maxAgents": 1, "pollInterval": "5s"}, "registration": "pod",
                "template": {"metadata": {"annotations": {
                    "sim.azp.dev/run-seconds": "1",
                    "sim.azp.dev/exit-code": "1",
@@ -208,7 +211,9 @@ async fn rate_limit_storm_bounds_requests_even_when_hooks_hammer_and_recovers() 
 async fn a_deleted_pod_loses_its_registration_and_its_job_gets_a_new_pod() {
     let mut h = Harness::start(&["Linux"]).await;
     h.pat_secret("azp-pat", PAT).await;
-    h.agent_pool("linux", "Linux", json!({})).await;
+    // The `register` path: the test plays the agent that registers from the pod.
+    h.agent_pool("linux", "Linux", json!({"registration": "pod"}))
+        .await;
     h.start_operator(&["--registration-grace-seconds", "0"])
         .await;
     eventually("placeholder", WAIT, || async {

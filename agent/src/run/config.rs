@@ -59,7 +59,7 @@ pub enum ConfigError {
     AgentScript(PathBuf),
     /// `run` found neither a handed-over registration nor a usable PAT file.
     #[error(
-        "no registration in {dir} (the register init container puts it there) and no usable PAT file: {pat}"
+        "no registration in {dir} (the operator's registration Secret or the register init container puts it there) and no usable PAT file: {pat}"
     )]
     NoRegistration {
         /// The registration directory.

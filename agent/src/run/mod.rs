@@ -7,7 +7,9 @@
 //!   `config.sh` → hand the registration files over ([`handoff`]) → termination message; a
 //!   registration it cannot hand over is removed again.
 //! * `run` with a handed-over registration (the job's container, no PAT): preflight → ECR
-//!   login → take the registration → `run.sh --once` → termination message. It cannot
+//!   login → take the registration → `run.sh --once` → termination message. The registration
+//!   is either the operator's (`spec.registration: operator`: its per-pod Secret, mounted
+//!   read-only at the registration directory) or the `register` init container's. It cannot
 //!   deregister; the operator removes the registration once the pod has finished.
 //!
 //! Exit codes are `azp_contract::run_exit`; the termination message is

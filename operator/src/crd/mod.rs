@@ -8,12 +8,14 @@
 //! surfacing later as a reconcile error.
 
 mod organization;
+mod registration;
 mod schema;
 mod spec;
 mod status;
 mod view;
 
 pub use organization::{OrganizationUrlError, check_organization_url};
+pub use registration::Registration;
 pub use spec::{
     AgentPool, AgentPoolSpec, AgentSpec, AuthSpec, BuildkitMode, BuildkitSpec, CaBundleSource,
     DEFAULT_BUILDKIT_IMAGE, DEFAULT_PRIVILEGED_BUILDKIT_IMAGE, EcrSpec, KeyReference,

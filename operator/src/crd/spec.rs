@@ -76,6 +76,12 @@ pub struct AgentPoolSpec {
     /// How the operator and the agents authenticate to Azure DevOps.
     pub auth: AuthSpec,
 
+    /// Who registers each pod's agent: `operator` (default) registers it from the operator
+    /// and gives the pod only that agent's key, in a per-pod Secret; `pod` runs `config.sh`
+    /// with the PAT in a `register` init container of the pod.
+    #[serde(default)]
+    pub registration: super::registration::Registration,
+
     /// User capabilities every agent of this AgentPool advertises (name → value). Jobs are
     /// routed to AgentPools by their demands against these. `AZP_AGENTPOOL` is reserved: the
     /// operator sets it to `<namespace>/<name>` to prove ownership of registrations.

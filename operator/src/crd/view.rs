@@ -74,6 +74,7 @@ impl AgentPool {
             scaling: self.spec.scaling.policy()?,
             generation: self.metadata.generation.unwrap_or_default(),
             deleting: self.metadata.deletion_timestamp.is_some(),
+            minted: self.spec.registration.is_minted(),
         })
     }
 }

@@ -272,6 +272,7 @@ mod tests {
             },
             generation: 1,
             deleting: false,
+            minted: false,
         };
         AdvertisedCapabilities::of(&pool)
     }

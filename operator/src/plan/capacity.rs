@@ -64,14 +64,18 @@ fn classify<'a>(pod: &PodView, index: &PoolIndex<'a>) -> PodState<'a> {
 
 /// How long a starting pod has waited, when that exceeds the startup timeout: Pending pods,
 /// and pods whose agent never registered. A registered agent that is merely offline on a
-/// running pod may have been online before (a network blip), so it is left alone.
+/// running pod may have been online before (a network blip), so it is left alone. An
+/// operator-minted registration exists before its pod starts: it counts as never started
+/// while its status has not changed since it was made (it never went online).
 fn startup_timed_out(
     pod: &PodView,
     registered: Option<&AgentView>,
+    minted: bool,
     now: SystemTime,
     timeout: Duration,
 ) -> Option<Duration> {
-    let never_started = pod.phase == PodPhase::Pending || registered.is_none();
+    let never_online = |agent: &AgentView| minted && agent.last_active <= agent.created;
+    let never_started = pod.phase == PodPhase::Pending || registered.is_none_or(never_online);
     let waited = now.duration_since(pod.created).unwrap_or_default();
     (never_started && waited >= timeout).then_some(waited)
 }
@@ -94,8 +98,13 @@ pub(crate) fn plan_capacity(
     for pod in index.pods_of(&pool.key).iter().filter(|pod| pod.is_live()) {
         let state = classify(pod, index);
         if let PodState::Starting(registered) = state
-            && let Some(waited) =
-                startup_timed_out(pod, registered, now, settings.pod_startup_timeout)
+            && let Some(waited) = startup_timed_out(
+                pod,
+                registered,
+                pool.minted,
+                now,
+                settings.pod_startup_timeout,
+            )
         {
             // Deleted now, so neither live nor starting: its replacement is planned below.
             let waited_secs = waited.as_secs();

@@ -67,8 +67,11 @@ pub(crate) fn plan_cleanup(
             // in the cache yet, or that runs elsewhere.
             _ if agent.online => continue,
             _ => {
+                // A minted registration is made right before its pod, in the same pass, and
+                // every pass lists pods afresh before it polls: one seen without its pod
+                // belongs to a pod that was never created (the operator stopped in between).
                 let age = now.duration_since(agent.created).unwrap_or_default();
-                if age < settings.registration_grace {
+                if !pool.minted && age < settings.registration_grace {
                     continue;
                 }
                 RemoveReason::PodGone

@@ -41,6 +41,7 @@ pub(crate) fn pool(name: &str, capabilities: &[(&str, &str)]) -> AgentPoolView {
         },
         generation: 1,
         deleting: false,
+        minted: false,
     }
 }
 

@@ -74,6 +74,10 @@ pub struct AgentPoolView {
     pub generation: i64,
     /// `metadata.deletionTimestamp` is set.
     pub deleting: bool,
+    /// The operator mints this AgentPool's registrations (`spec.registration: operator`): a
+    /// registration exists only once the operator has made it, right before creating its
+    /// pod, so an offline one without a pod needs no grace period.
+    pub minted: bool,
 }
 
 /// Parsed `spec.scaling`.

@@ -9,7 +9,8 @@
 //! environment variables and the PAT volume. Silently weakening them would defeat the point.
 //! Only the `register` init container may mount the PAT volume or name the PAT file: a
 //! template that adds either to another container (where the job's steps could read it)
-//! has it removed.
+//! has it removed. With an operator-minted registration only `agent` may mount the
+//! registration Secret.
 
 use k8s_openapi::api::core::v1::{
     Capabilities, Container, Pod, PodSecurityContext, SeccompProfile, SecurityContext,
@@ -86,7 +87,7 @@ pub(crate) fn buildkit_security_context() -> SecurityContext {
 
 /// Re-applies what a template must not change, taking the values from `generated` (the pod
 /// as rendered before the merge).
-pub(crate) fn enforce(mut merged: Pod, generated: &Pod, _pool: &AgentPool) -> Pod {
+pub(crate) fn enforce(mut merged: Pod, generated: &Pod, pool: &AgentPool) -> Pod {
     let meta = &mut merged.metadata;
     meta.name = generated.metadata.name.clone();
     meta.namespace = generated.metadata.namespace.clone();
@@ -134,6 +135,19 @@ pub(crate) fn enforce(mut merged: Pod, generated: &Pod, _pool: &AgentPool) -> Po
         .filter(|c| c.name != super::REGISTER_CONTAINER)
     {
         keep_pat_out(container);
+    }
+    if pool.spec.registration.is_minted() {
+        // The agent's key is for the `agent` container alone.
+        for container in spec
+            .containers
+            .iter_mut()
+            .chain(spec.init_containers.iter_mut().flatten())
+            .filter(|c| c.name != super::AGENT_CONTAINER)
+        {
+            if let Some(mounts) = container.volume_mounts.as_mut() {
+                mounts.retain(|m| m.name != super::REGISTRATION_VOLUME);
+            }
+        }
     }
     // The PAT volume always points at the referenced Secret.
     for volume in spec.volumes.iter_mut().flatten() {

@@ -15,6 +15,7 @@
 mod buildkit;
 mod hardening;
 pub mod merge;
+mod minted;
 
 use std::collections::BTreeMap;
 
@@ -35,6 +36,7 @@ pub const REGISTER_CONTAINER: &str = "register";
 /// Name of the BuildKit native sidecar.
 pub const BUILDKIT_CONTAINER: &str = "buildkitd";
 const PAT_VOLUME: &str = "azp-pat";
+/// The registration hand-over: an emptyDir with `register`, the per-pod Secret otherwise.
 const REGISTRATION_VOLUME: &str = "registration";
 const CA_VOLUME: &str = "azp-ca";
 const WORK_VOLUME: &str = "work";
@@ -92,39 +94,70 @@ pub fn new_pod_name(pool_name: &str) -> String {
 
 /// Renders the agent pod `pod_name` for `pool`.
 pub fn render_pod(pool: &AgentPool, pod_name: &str) -> Result<Pod, RenderError> {
+    if pool.spec.registration.is_minted() {
+        // The operator registered the agent: the pod gets its files, and no PAT at all.
+        let pod = minted::shape_pod(render_registering_pod(pool, pod_name, None)?, pod_name);
+        return finish(pool, pod);
+    }
     let pool_name = pool.name_any();
-    let namespace = pool
-        .namespace()
-        .ok_or_else(|| RenderError::Incomplete(pool_name.clone()))?;
-    let owner = owner_reference(pool).ok_or_else(|| RenderError::Incomplete(pool_name.clone()))?;
     let pat = pool
         .spec
         .auth
         .pat_secret_ref
         .as_ref()
         .ok_or_else(|| RenderError::NoPatSecret(pool_name.clone()))?;
+    let pod = render_registering_pod(pool, pod_name, Some(pat))?;
+    finish(pool, pod)
+}
+
+/// Merges `spec.template` onto the generated pod and re-applies the hardening.
+fn finish(pool: &AgentPool, pod: Pod) -> Result<Pod, RenderError> {
+    let generated = pod.clone();
+    let merged = match &pool.spec.template {
+        Some(template) => merge::merge_template(pod, template)?,
+        None => pod,
+    };
+    Ok(hardening::enforce(merged, &generated, pool))
+}
+
+/// The pod of `spec.registration: pod`: a `register` init container with the PAT hands
+/// the registration to `agent`. With `pat: None` the PAT volume and its mount are left out
+/// (the caller reshapes the pod for an operator-minted registration).
+fn render_registering_pod(
+    pool: &AgentPool,
+    pod_name: &str,
+    pat: Option<&crate::crd::SecretKeyReference>,
+) -> Result<Pod, RenderError> {
+    let pool_name = pool.name_any();
+    let namespace = pool
+        .namespace()
+        .ok_or_else(|| RenderError::Incomplete(pool_name.clone()))?;
+    let owner = owner_reference(pool).ok_or_else(|| RenderError::Incomplete(pool_name.clone()))?;
     let agent_name = naming::pod_agent_name(&namespace, pod_name);
 
+    let pat_volume = pat.map(|pat| Volume {
+        name: PAT_VOLUME.into(),
+        secret: Some(SecretVolumeSource {
+            secret_name: Some(pat.name.clone()),
+            items: Some(vec![KeyToPath {
+                key: pat.key.clone(),
+                path: file_name(paths::PAT_FILE).into(),
+                mode: None,
+            }]),
+            default_mode: Some(PAT_FILE_MODE),
+            optional: Some(false),
+        }),
+        ..Volume::default()
+    });
     let mut volumes = vec![
-        Volume {
-            name: PAT_VOLUME.into(),
-            secret: Some(SecretVolumeSource {
-                secret_name: Some(pat.name.clone()),
-                items: Some(vec![KeyToPath {
-                    key: pat.key.clone(),
-                    path: file_name(paths::PAT_FILE).into(),
-                    mode: None,
-                }]),
-                default_mode: Some(PAT_FILE_MODE),
-                optional: Some(false),
-            }),
-            ..Volume::default()
-        },
         empty_dir(REGISTRATION_VOLUME),
         empty_dir(WORK_VOLUME),
         empty_dir(TMP_VOLUME),
         empty_dir(DOCKER_CONFIG_VOLUME),
     ];
+    if let Some(pat_volume) = pat_volume {
+        volumes.insert(0, pat_volume);
+    }
     // Both containers see the registration hand-over, the work directory (config.sh records
     // its path in `.agent`) and a writable /tmp; only `register` sees the PAT.
     let mut mounts = vec![
@@ -137,7 +170,9 @@ pub fn render_pod(pool: &AgentPool, pod_name: &str) -> Result<Pod, RenderError> 
         mounts.push(mount(CA_VOLUME, paths::CA_BUNDLE_DIR, true));
     }
     let mut register_mounts = mounts.clone();
-    register_mounts.push(mount(PAT_VOLUME, paths::PAT_DIR, true));
+    if pat.is_some() {
+        register_mounts.push(mount(PAT_VOLUME, paths::PAT_DIR, true));
+    }
     mounts.push(mount(DOCKER_CONFIG_VOLUME, paths::DOCKER_CONFIG_DIR, false));
     let env = agent_env(pool, &namespace, &agent_name);
     let mut register_env = env.clone();
@@ -216,12 +251,7 @@ pub fn render_pod(pool: &AgentPool, pod_name: &str) -> Result<Pod, RenderError> 
         }),
         status: None,
     };
-    let generated = pod.clone();
-    let merged = match &pool.spec.template {
-        Some(template) => merge::merge_template(pod, template)?,
-        None => pod,
-    };
-    Ok(hardening::enforce(merged, &generated, pool))
+    Ok(pod)
 }
 
 /// Labels the operator relies on (selection, ownership); re-applied after the template merge.

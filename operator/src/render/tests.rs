@@ -95,7 +95,7 @@ fn pat_path_vars(container: &Container) -> Vec<&str> {
 
 #[test]
 fn only_the_register_init_container_reads_the_pat_and_only_as_a_file() {
-    let pod = render_pod(&pool(json!({})), "linux-abcde").unwrap();
+    let pod = render_pod(&pool(json!({"registration": "pod"})), "linux-abcde").unwrap();
     let spec = pod.spec.as_ref().unwrap();
     let volume = spec
         .volumes
@@ -150,7 +150,7 @@ fn only_the_register_init_container_reads_the_pat_and_only_as_a_file() {
 
 #[test]
 fn register_runs_first_and_hands_over_through_a_shared_directory() {
-    let pod = render_pod(&pool(json!({})), "linux-abcde").unwrap();
+    let pod = render_pod(&pool(json!({"registration": "pod"})), "linux-abcde").unwrap();
     let spec = pod.spec.as_ref().unwrap();
     let order: Vec<_> = spec
         .init_containers
@@ -209,7 +209,7 @@ fn register_runs_first_and_hands_over_through_a_shared_directory() {
 
 #[test]
 fn a_template_cannot_give_the_agent_container_the_pat() {
-    let template = json!({"template": {"spec": {
+    let template = json!({"registration": "pod", "template": {"spec": {
         "containers": [{
             "name": "agent",
             "env": [{"name": "AZP_TOKEN_FILE", "value": "/var/run/secrets/azp/token"}],
@@ -296,7 +296,11 @@ fn buildkit_is_a_rootless_native_sidecar_with_only_its_own_relaxations() {
         Some(paths::BUILDKIT_HOST)
     );
 
-    let without = render_pod(&pool(json!({"buildkit": {"enabled": false}})), "p-1").unwrap();
+    let without = render_pod(
+        &pool(json!({"buildkit": {"enabled": false}, "registration": "pod"})),
+        "p-1",
+    )
+    .unwrap();
     let inits: Vec<_> = without
         .spec
         .unwrap()

@@ -46,10 +46,19 @@ fn binaries() -> &'static (PathBuf, PathBuf) {
 /// real container image (the agent writes `.agent` and `.credentials` into its home, so pods
 /// sharing one would race each other's configuration).
 pub fn kubelet(h: &Harness, agents_dir: &Path) -> KubeletHandle {
+    kubelet_with(h, agents_dir, ProcessRuntime::in_temp_dir().unwrap())
+}
+
+/// [`kubelet`] with pod directories kept under `pods_dir`, so a test can look at the files
+/// the kubelet materialised for a pod's volumes.
+pub fn kubelet_in(h: &Harness, agents_dir: &Path, pods_dir: &Path) -> KubeletHandle {
+    kubelet_with(h, agents_dir, ProcessRuntime::new(pods_dir))
+}
+
+fn kubelet_with(h: &Harness, agents_dir: &Path, runtime: ProcessRuntime) -> KubeletHandle {
     let (agent, standin) = binaries().clone();
     let agents_dir = agents_dir.to_path_buf();
-    let runtime = ProcessRuntime::in_temp_dir()
-        .unwrap()
+    let runtime = runtime
         .with_termination_log_env("AZP_TERMINATION_LOG")
         .with_command_override(Arc::new(move |pod, container| {
             let subcommand = match container.name.as_str() {

@@ -30,6 +30,40 @@ impl AgentKey {
             .map_err(|_| KeyError("generate"))
     }
 
+    /// Loads the key of a `.credentials_rsaparams` document (the nine base64 RSA
+    /// parameters); parameters that do not form one key are refused.
+    pub fn from_rsa_params(params: &serde_json::Value) -> Result<Self, KeyError> {
+        use aws_lc_rs::rsa::KeyPairComponents;
+        let field = |name: &str| -> Result<Vec<u8>, KeyError> {
+            let value = params[name].as_str().ok_or(KeyError("missing parameter"))?;
+            STANDARD
+                .decode(value)
+                .map_err(|_| KeyError("parameter is not base64"))
+        };
+        let trim = |bytes: Vec<u8>| -> Vec<u8> {
+            let start = bytes.iter().position(|b| *b != 0).unwrap_or(bytes.len());
+            bytes[start..].to_vec()
+        };
+        let (n, e) = (trim(field("modulus")?), trim(field("exponent")?));
+        let (d, p, q) = (field("d")?, field("p")?, field("q")?);
+        let (dp, dq, qi) = (field("dp")?, field("dq")?, field("inverseQ")?);
+        let components = KeyPairComponents {
+            public_key: PublicKeyComponents {
+                n: n.as_slice(),
+                e: e.as_slice(),
+            },
+            d: d.as_slice(),
+            p: p.as_slice(),
+            q: q.as_slice(),
+            dP: dp.as_slice(),
+            dQ: dq.as_slice(),
+            qInv: qi.as_slice(),
+        };
+        KeyPair::from_components(&components)
+            .map(|pair| Self { pair })
+            .map_err(|_| KeyError("parameters do not form a key"))
+    }
+
     /// `{"exponent": b64, "modulus": b64}` as registration sends it.
     pub fn public_key_json(&self) -> serde_json::Value {
         let components = PublicKeyComponents::<Vec<u8>>::from(self.pair.public_key());

@@ -44,13 +44,16 @@ impl Default for DemoArgs {
     }
 }
 
-/// The two AgentPools of the demo (and of chaos).
+/// The two AgentPools of the demo (and of chaos), one per registration mode, so every run
+/// checks its invariants against both: `linux` with operator-minted registrations (the
+/// default), `java` with the `register` init container.
 pub fn agent_pools() -> [AgentPoolSpec; 2] {
     [
         AgentPoolSpec::new("linux", "Linux").max_agents(4),
         AgentPoolSpec::new("java", "Linux")
             .capability("java", "17")
-            .max_agents(2),
+            .max_agents(2)
+            .registration("pod"),
     ]
 }
 

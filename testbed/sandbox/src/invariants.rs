@@ -37,17 +37,25 @@ pub enum Invariant {
     /// No pod ended `preflightFailed` (in the sandbox the agent's only preflight check is
     /// BuildKit's, so such a pod lost the race against its sidecar).
     NoPodLostToPreflight,
+    /// No container of any agent pod seen during the run could read the PAT, except the
+    /// `register` init container of `registration: pod`, and none but `agent` mounted an
+    /// operator-minted registration.
+    CredentialsStayPut,
+    /// No operator-minted registration Secret outlives its pod.
+    NoRegistrationSecretWithoutPod,
 }
 
 impl Invariant {
     /// Every invariant, in report order.
-    pub const ALL: [Invariant; 6] = [
+    pub const ALL: [Invariant; 8] = [
         Self::NoStaleRegistration,
         Self::EveryJobResolved,
         Self::NoOrphanPod,
         Self::NoBusyAgentScaledDown,
         Self::RequestRateWithinBudget,
         Self::NoPodLostToPreflight,
+        Self::CredentialsStayPut,
+        Self::NoRegistrationSecretWithoutPod,
     ];
 
     /// Stable kebab-case name, printed on violation.
@@ -59,6 +67,8 @@ impl Invariant {
             Self::NoBusyAgentScaledDown => "no-busy-agent-scaled-down",
             Self::RequestRateWithinBudget => "request-rate-within-budget",
             Self::NoPodLostToPreflight => "no-pod-lost-to-preflight",
+            Self::CredentialsStayPut => "credentials-stay-put",
+            Self::NoRegistrationSecretWithoutPod => "no-registration-secret-without-pod",
         }
     }
 }
@@ -89,6 +99,20 @@ pub struct RunRecord {
     pub cancelled_jobs: BTreeSet<i64>,
     /// Operator processes started (each start polls once at once).
     pub operator_starts: u32,
+    /// Credential exposures seen in any snapshot of the run (pod: problem).
+    pub credential_problems: BTreeSet<String>,
+}
+
+impl RunRecord {
+    /// Notes what the pods of `snapshot` expose, so a pod gone by the end still counts.
+    pub fn observe(&mut self, snapshot: &Snapshot) {
+        for pod in &snapshot.pods {
+            for problem in pod.credentials.problems() {
+                self.credential_problems
+                    .insert(format!("pod {}: {problem}", pod.name));
+            }
+        }
+    }
 }
 
 /// Limits the run is held to.
@@ -129,7 +153,39 @@ pub fn check_all(snapshot: &Snapshot, record: &RunRecord, limits: &Limits) -> Ve
     out.extend(no_busy_agent_scaled_down(snapshot, record));
     out.extend(request_rate_within_budget(snapshot, record, limits));
     out.extend(no_pod_lost_to_preflight(snapshot));
+    out.extend(credentials_stay_put(snapshot, record));
+    out.extend(no_registration_secret_without_pod(snapshot));
     out
+}
+
+/// Every credential exposure seen during the run or in `snapshot`.
+pub fn credentials_stay_put(snapshot: &Snapshot, record: &RunRecord) -> Vec<Violation> {
+    let mut seen = record.clone();
+    seen.observe(snapshot);
+    seen.credential_problems
+        .into_iter()
+        .map(|detail| Violation {
+            invariant: Invariant::CredentialsStayPut,
+            detail,
+        })
+        .collect()
+}
+
+/// Registration Secrets whose pod does not exist.
+pub fn no_registration_secret_without_pod(snapshot: &Snapshot) -> Vec<Violation> {
+    let pods: BTreeSet<&str> = snapshot.pods.iter().map(|p| p.name.as_str()).collect();
+    snapshot
+        .registration_secrets
+        .iter()
+        .filter(|s| s.owner_pod.as_deref().is_none_or(|pod| !pods.contains(pod)))
+        .map(|s| Violation {
+            invariant: Invariant::NoRegistrationSecretWithoutPod,
+            detail: format!(
+                "registration Secret {} outlived its pod {:?}",
+                s.name, s.owner_pod
+            ),
+        })
+        .collect()
 }
 
 /// Every `preflightFailed` pod the operator reported (its `JobFinished` Events).
@@ -394,6 +450,7 @@ mod tests {
             phase: phase.into(),
             terminating: false,
             created: Some(now() - chrono::Duration::seconds(5)),
+            credentials: Default::default(),
         }
     }
 

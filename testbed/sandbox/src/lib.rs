@@ -9,6 +9,7 @@
 
 pub mod bench;
 pub mod chaos;
+pub mod credentials;
 pub mod demo;
 pub mod harness;
 pub mod invariants;

@@ -24,6 +24,8 @@ pub struct PodInfo {
     pub terminating: bool,
     /// `creationTimestamp`.
     pub created: Option<DateTime<Utc>>,
+    /// Which containers can read the PAT or the agent's registration.
+    pub credentials: crate::credentials::PodCredentials,
 }
 
 /// Everything observed at one instant.
@@ -41,6 +43,8 @@ pub struct Snapshot {
     pub agent_pools: Vec<String>,
     /// Notes of the operator's `JobFinished` Events for pods that ended `preflightFailed`.
     pub preflight_failures: Vec<String>,
+    /// Operator-minted registration Secrets (listed before the pods).
+    pub registration_secrets: Vec<crate::credentials::RegistrationSecret>,
     /// Request counters of the `_apis` surface (`GET /_emulator/stats`).
     #[serde(skip)]
     pub stats: Stats,

@@ -34,6 +34,42 @@ fn offline_registration_without_a_pod_is_removed_after_the_grace_period() {
 }
 
 #[test]
+fn a_minted_registration_without_its_pod_is_removed_without_grace() {
+    let registered = at(0);
+    let agents = vec![
+        placeholder(1, "p"),
+        agent(10, "p", "p-a").offline().registered_at(registered),
+    ];
+    let mut minted = pool("p", &[]);
+    minted.minted = true;
+    // The operator mints right before creating the pod and lists pods afresh every pass:
+    // a minted registration without a pod belongs to a pod that was never created.
+    let plan = plan_of(
+        &snapshot(
+            vec![minted.clone()],
+            vec![],
+            agents.clone(),
+            vec![],
+            registered + Duration::from_secs(1),
+        ),
+        "p",
+    );
+    assert_eq!(plan.remove_registrations, [(10, RemoveReason::PodGone)]);
+    // With its pod (not started yet) it stays.
+    let plan = plan_of(
+        &snapshot(
+            vec![minted],
+            vec![],
+            agents,
+            vec![pod("p-a", "p").phase(PodPhase::Pending)],
+            registered + Duration::from_secs(1),
+        ),
+        "p",
+    );
+    assert!(plan.remove_registrations.is_empty());
+}
+
+#[test]
 fn offline_registration_of_a_finished_pod_is_removed_at_once() {
     let agents = vec![
         placeholder(1, "p"),

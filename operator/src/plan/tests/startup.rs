@@ -143,3 +143,48 @@ fn the_default_timeout_is_ten_minutes() {
     };
     assert_eq!(plan_of(&later, "p").delete_pods.len(), 1);
 }
+
+#[test]
+fn a_running_pod_whose_minted_agent_never_went_online_is_timed_out() {
+    let mut minted = pool("p", &[]);
+    minted.minted = true;
+    let plan_at = |agent: AgentView| {
+        let snap = snapshot(
+            vec![minted.clone()],
+            vec![job(10)],
+            vec![placeholder(1, "p"), agent],
+            vec![pod("p-a", "p")],
+            at(120),
+        );
+        plan(&snap, &settings(60))
+            .for_pool(&key("p"))
+            .cloned()
+            .unwrap()
+    };
+    // Registered by the operator at pod creation and never online since.
+    let never = plan_at(
+        agent(5, "p", "p-a")
+            .offline()
+            .registered_at(at(0))
+            .idle_since(at(0)),
+    );
+    assert_eq!(
+        never.delete_pods,
+        [(
+            "p-a".to_owned(),
+            DeleteReason::StartTimeout { waited_secs: 120 }
+        )]
+    );
+    assert_eq!(
+        never.remove_registrations,
+        [(5, RemoveReason::StartTimeout)]
+    );
+    // It was online once (its status changed since): a blip, left alone.
+    let blip = plan_at(
+        agent(5, "p", "p-a")
+            .offline()
+            .registered_at(at(0))
+            .idle_since(at(30)),
+    );
+    assert!(blip.delete_pods.is_empty(), "{blip:?}");
+}

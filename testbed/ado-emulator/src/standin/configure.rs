@@ -210,7 +210,7 @@ pub async fn configure(root: &AgentRoot, args: &AgentArgs) -> Result<(), Standin
         data: OAuthData {
             client_id: client_id.clone(),
             authorization_url: authorization_url.clone(),
-            oauth_endpoint_url: oauth_endpoint_url.clone(),
+            oauth_endpoint_url: Some(oauth_endpoint_url.clone()),
         },
     };
     root.write_key(&key)?;

@@ -54,8 +54,19 @@ pub struct OAuthData {
     pub client_id: String,
     /// JWT audience.
     pub authorization_url: String,
-    /// Where tokens are requested.
-    pub oauth_endpoint_url: String,
+    /// Where tokens are requested; optional, as in the real agent (`OAuthCredential`), which
+    /// then uses `authorizationUrl`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oauth_endpoint_url: Option<String>,
+}
+
+impl OAuthData {
+    /// The token endpoint: `oauthEndpointUrl`, else `authorizationUrl`.
+    pub fn token_endpoint(&self) -> &str {
+        self.oauth_endpoint_url
+            .as_deref()
+            .unwrap_or(&self.authorization_url)
+    }
 }
 
 /// `.credentials` (`CredentialData`).

@@ -9,6 +9,7 @@ pub mod list_calls;
 pub mod player;
 pub mod pod_clock;
 pub mod proc_stats;
+pub mod registration;
 pub mod report;
 pub mod rig;
 pub mod runner;
@@ -83,6 +84,10 @@ pub struct BenchArgs {
     /// Also write the report as JSON to this file.
     #[arg(long)]
     pub json: Option<PathBuf>,
+    /// `spec.registration` of the AgentPools: `both` alternates them (operator, pod, ...)
+    /// so one run measures both modes side by side.
+    #[arg(long, value_enum, default_value = "both")]
+    pub registration: registration::RegistrationChoice,
 }
 
 /// Runs the benchmark: every selected scenario in every selected trigger mode, one fresh
@@ -122,7 +127,8 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
                 rate_per_second: args.rate,
                 trickle_window: Duration::from_secs(args.trickle_seconds),
             };
-            let plan = scenario::plan(kind, &knobs, &mut rng);
+            let mut plan = scenario::plan(kind, &knobs, &mut rng);
+            registration::assign(&mut plan, args.registration);
             for &trigger in &triggers {
                 let start_delay = Duration::from_secs_f64(
                     rng.random_range(0.0..args.poll_interval_seconds.max(1) as f64),

@@ -22,7 +22,7 @@ use azp_kube_sim::kubelet::{
 use chrono::{DateTime, Utc};
 use futures::FutureExt as _;
 use futures::future::BoxFuture;
-use k8s_openapi::api::core::v1::{Container, Pod};
+use k8s_openapi::api::core::v1::{Container, Pod, Secret};
 use serde_json::{Value, json};
 
 const API_POOLS: &str = "5.1-preview.1";
@@ -139,15 +139,61 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// The operator-minted registration Secret a pod mounts (`spec.registration: operator`).
+fn registration_secret_of(pod: &Pod) -> Option<String> {
+    pod.spec
+        .as_ref()?
+        .volumes
+        .iter()
+        .flatten()
+        .filter_map(|v| v.secret.as_ref()?.secret_name.clone())
+        .find(|name| name.ends_with("-registration"))
+}
+
+/// How often and how long `prepare` looks for a pod's registration Secret before reporting
+/// the pod not ready (the kubelet then retries): the real kubelet's volume manager
+/// reconciles every 100 ms, and the operator writes the Secret right after the pod.
+const SECRET_POLL: Duration = Duration::from_millis(100);
+const SECRET_POLLS: u32 = 30;
+
 impl PodRuntime for AgentPlayerRuntime {
     fn prepare(
         &self,
-        _client: kube::Client,
+        client: kube::Client,
         pod: Arc<Pod>,
     ) -> BoxFuture<'static, Result<PodSandbox, RuntimeError>> {
         async move {
+            let mut secrets = HashMap::new();
+            if let Some(name) = registration_secret_of(&pod) {
+                let namespace = pod.metadata.namespace.as_deref().unwrap_or("default");
+                let api: kube::Api<Secret> = kube::Api::namespaced(client, namespace);
+                let mut polls = 0;
+                let secret = loop {
+                    match api.get_opt(&name).await {
+                        Ok(Some(secret)) => break secret,
+                        Ok(None) if polls < SECRET_POLLS => {
+                            polls += 1;
+                            tokio::time::sleep(SECRET_POLL).await;
+                        }
+                        Ok(None) => {
+                            return Err(RuntimeError::Config(format!(
+                                "secret \"{name}\" not found"
+                            )));
+                        }
+                        Err(e) => return Err(RuntimeError::Config(e.to_string())),
+                    }
+                };
+                let data: BTreeMap<String, Vec<u8>> = secret
+                    .data
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(k, v)| (k, v.0))
+                    .collect();
+                secrets.insert(name, data);
+            }
             Ok(PodSandbox {
                 pod,
+                secrets,
                 ..PodSandbox::default()
             })
         }
@@ -172,6 +218,10 @@ impl PodRuntime for AgentPlayerRuntime {
                 .is_some_and(|inits| inits.iter().any(|c| c.name == container.name))
             && container.restart_policy.as_deref() != Some("Always");
         let env = env_of(container);
+        // Only `agent` mounts the registration; the player reads it as `azp-agent run` does.
+        let minted = registration_secret_of(&sandbox.pod)
+            .and_then(|name| sandbox.secrets.get(&name).cloned())
+            .filter(|_| plays_agent);
         async move {
             let (handle, mut control) = ContainerHandle::new_pair();
             tokio::spawn(async move {
@@ -192,7 +242,7 @@ impl PodRuntime for AgentPlayerRuntime {
                     control.exited(ContainerExit::from_code(code, String::new()));
                     return;
                 }
-                let agent = PlayedAgent::new(shared, pod_name, env);
+                let agent = PlayedAgent::new(shared, pod_name, env, minted);
                 let exit = agent.run(&mut control.signals).await;
                 control.exited(exit);
             });
@@ -254,11 +304,18 @@ struct PlayedAgent {
     shared: Arc<Shared>,
     pod: String,
     env: HashMap<String, String>,
+    /// The operator-minted registration files, by name, when the pod has them.
+    minted: Option<BTreeMap<String, Vec<u8>>>,
     record: AgentRecord,
 }
 
 impl PlayedAgent {
-    fn new(shared: Arc<Shared>, pod: String, env: HashMap<String, String>) -> Self {
+    fn new(
+        shared: Arc<Shared>,
+        pod: String,
+        env: HashMap<String, String>,
+        minted: Option<BTreeMap<String, Vec<u8>>>,
+    ) -> Self {
         let agent_name = env
             .get(azp_contract::env::AGENT_NAME)
             .cloned()
@@ -272,6 +329,7 @@ impl PlayedAgent {
             },
             pod,
             env,
+            minted,
         }
     }
 
@@ -338,10 +396,16 @@ impl PlayedAgent {
 
     /// Registers, waits for one job and runs it. `Ok(true)` when a job ran.
     async fn play(&mut self, session: &mut Option<Session>) -> Result<bool, PlayError> {
-        let org = self.var(azp_contract::env::ORGANIZATION_URL)?.to_owned();
-        let pool = self.var(azp_contract::env::POOL)?.to_owned();
-        let pool_id = self.pool_id(&org, &pool).await?;
-        let opened = self.register(&org, pool_id).await?;
+        let opened = match self.minted.take() {
+            // `run.sh` with the files the operator wrote: no registration step at all.
+            Some(files) => self.open_minted(&files).await?,
+            None => {
+                let org = self.var(azp_contract::env::ORGANIZATION_URL)?.to_owned();
+                let pool = self.var(azp_contract::env::POOL)?.to_owned();
+                let pool_id = self.pool_id(&org, &pool).await?;
+                self.register(&org, pool_id).await?
+            }
+        };
         self.record.online_at = Some(Utc::now());
         self.save();
         let session = session.insert(opened);
@@ -461,17 +525,55 @@ impl PlayedAgent {
             .as_str()
             .unwrap_or_default()
             .to_owned();
-        let assertion = self
-            .shared
-            .key
-            .fresh_assertion(client_id, &token_url)
+        self.open_session(pool_url, agent_id, client_id, &token_url, &self.shared.key)
+            .await
+    }
+
+    /// What `run.sh` does with operator-minted files: `.agent` names the agent and pool,
+    /// `.credentials` the OAuth client, `.credentials_rsaparams` the key that signs for it.
+    async fn open_minted(&self, files: &BTreeMap<String, Vec<u8>>) -> Result<Session, PlayError> {
+        let json = |name: &str| -> Result<Value, PlayError> {
+            let bytes = files
+                .get(name)
+                .ok_or_else(|| PlayError::Http(format!("registration file {name} missing")))?;
+            serde_json::from_slice(bytes).map_err(|e| PlayError::Http(format!("{name}: {e}")))
+        };
+        let (settings, credentials) = (json(".agent")?, json(".credentials")?);
+        let key = AgentKey::from_rsa_params(&json(".credentials_rsaparams")?)
+            .map_err(|e| PlayError::Http(e.to_string()))?;
+        let server = settings["serverUrl"].as_str().unwrap_or_default();
+        let pool_id = settings["poolId"].as_i64().unwrap_or_default();
+        let agent_id = settings["agentId"].as_i64().unwrap_or_default();
+        let data = &credentials["data"];
+        let client_id = data["clientId"].as_str().unwrap_or_default();
+        let token_url = data["oauthEndpointUrl"]
+            .as_str()
+            .or_else(|| data["authorizationUrl"].as_str())
+            .unwrap_or_default();
+        let pool_url = format!("{server}/_apis/distributedtask/pools/{pool_id}");
+        self.open_session(pool_url, agent_id, client_id, token_url, &key)
+            .await
+    }
+
+    /// The listener's start: OAuth token for `client_id`, then a session.
+    async fn open_session(
+        &self,
+        pool_url: String,
+        agent_id: i64,
+        client_id: &str,
+        token_url: &str,
+        key: &AgentKey,
+    ) -> Result<Session, PlayError> {
+        let name = self.record.agent_name.clone();
+        let assertion = key
+            .fresh_assertion(client_id, token_url)
             .map_err(|e| PlayError::Http(e.to_string()))?;
         self.count("POST", "/_apis/oauth2/token");
         let token: Value = self
             .send(
                 self.shared
                     .http
-                    .post(&token_url)
+                    .post(token_url)
                     .header("Content-Type", "application/x-www-form-urlencoded")
                     .body(format!(
                         "grant_type=client_credentials&client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer&client_assertion={assertion}"

@@ -134,6 +134,9 @@ pub struct ScenarioReport {
     pub idle_agent_seconds: f64,
     /// The operator process's peak RSS and CPU time (whole process lifetime).
     pub operator: Option<ProcessUsage>,
+    /// Pod created → agent online and queue → assigned, per `spec.registration` mode.
+    pub by_registration:
+        std::collections::BTreeMap<String, super::registration::RegistrationFigures>,
     /// Anything that qualifies the figures.
     pub notes: Vec<String>,
 }
@@ -160,8 +163,8 @@ fn latency_cell(summary: Option<&LatencySummary>) -> String {
 /// The Markdown table of a report, one row per scenario run.
 pub fn markdown_table(scenarios: &[ScenarioReport]) -> String {
     let mut out = String::from(
-        "| scenario | trigger | agents | jobs (done) | AgentPools / ADO pools | minIdle | queue→pod p50/p99/max ms | queue→assigned p50/p99/max ms | operator ADO req/min | job-list calls per pool per interval: run (idle) | list calls brought forward / max in one interval | pods per job | excess pods | pods without job | idle agent-s | operator peak RSS MiB | operator CPU s |\n\
-         |---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+        "| scenario | trigger | agents | jobs (done) | AgentPools / ADO pools | minIdle | queue→pod p50/p99/max ms | queue→assigned p50/p99/max ms | operator ADO req/min | job-list calls per pool per interval: run (idle) | list calls brought forward / max in one interval | pods per job | excess pods | pods without job | idle agent-s | operator peak RSS MiB | operator CPU s | by registration: pod→online / queue→assigned p50 ms |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for s in scenarios {
         let (rss, cpu) = s.operator.map_or_else(
@@ -174,7 +177,7 @@ pub fn markdown_table(scenarios: &[ScenarioReport]) -> String {
             },
         );
         out.push_str(&format!(
-            "| {} | {} | {} | {} ({}) | {} / {} | {} | {} | {} | {:.1} | {:.2}{} | {} | {:.2} | {} | {} | {:.1} | {} | {} |\n",
+            "| {} | {} | {} | {} ({}) | {} / {} | {} | {} | {} | {:.1} | {:.2}{} | {} | {:.2} | {} | {} | {:.1} | {} | {} | {} |\n",
             s.scenario,
             s.trigger.label(),
             s.agents.label(),
@@ -202,6 +205,7 @@ pub fn markdown_table(scenarios: &[ScenarioReport]) -> String {
             s.idle_agent_seconds,
             rss,
             cpu,
+            super::registration::cell(&s.by_registration),
         ));
     }
     out
@@ -242,6 +246,7 @@ mod tests {
                 peak_rss_mib: 21.5,
                 cpu_seconds: 1.234,
             }),
+            by_registration: Default::default(),
             notes: vec![],
         }
     }
@@ -255,7 +260,7 @@ mod tests {
         assert!(lines.iter().all(|l| l.matches('|').count() == header_cells));
         assert!(lines[2].starts_with("| burst | hooks | in-process | 20 (19) | 3 / 1 | 2 |"));
         assert!(lines[2].contains("| 120 / 450 / 450 | – |"), "{}", lines[2]);
-        assert!(lines[2].contains("| 21.5 | 1.23 |"));
+        assert!(lines[2].contains("| 21.5 | 1.23 | – |"));
         assert!(lines[2].contains("| 1.00 (1.00) |"), "{}", lines[2]);
         assert!(lines[3].starts_with("| trickle |"));
     }

@@ -167,6 +167,8 @@ async fn measure(
     let pods = clock.pods();
     let records = player.records();
 
+    let by_registration =
+        super::registration::figures(&super::registration::modes(plan), &pods, &records, &jobs);
     let (queue_to_pod, warm_served) = queue_to_pod_latencies(&jobs, &records, &pods);
     if warm_served > 0 {
         notes.push(format!(
@@ -246,6 +248,7 @@ async fn measure(
         pods_without_job,
         idle_agent_seconds,
         operator: usage,
+        by_registration,
         notes,
     };
     report.notes.sort();

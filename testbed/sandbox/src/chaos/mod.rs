@@ -232,6 +232,7 @@ async fn drive(
             next_job = now + gap(&mut rng, args.job_interval);
         }
         let snapshot = sandbox.snapshot().await?;
+        record.observe(&snapshot);
         if pending.is_none() && now >= next_fault {
             pending = Some((schedule.next(&mut rng), now));
             next_fault = now + gap(&mut rng, args.fault_interval);

@@ -504,6 +504,12 @@ impl Sandbox {
 
     /// Observes everything once.
     pub async fn snapshot(&self) -> Result<Snapshot, SandboxError> {
+        // Secrets before pods: a Secret's pod exists before it, so a Secret listed without
+        // its pod really outlived it (or the pod went between the two lists: rechecked).
+        let secrets: Api<Secret> = Api::namespaced(self.client.clone(), NAMESPACE);
+        let registration_secrets = crate::credentials::RegistrationSecret::among(
+            &secrets.list(&ListParams::default()).await?.items,
+        );
         let pods = self.pods().await?.iter().map(pod_info).collect();
         let agent_pools = self
             .agent_pools_api()
@@ -530,6 +536,7 @@ impl Sandbox {
             pods,
             agent_pools,
             preflight_failures,
+            registration_secrets,
             stats: self.emulator.stats(),
         })
     }
@@ -654,6 +661,7 @@ pub fn pod_info(pod: &Pod) -> PodInfo {
             .and_then(|s| s.phase.clone())
             .unwrap_or_else(|| "Unknown".into()),
         terminating: meta.deletion_timestamp.is_some(),
+        credentials: crate::credentials::PodCredentials::of(pod),
         created: meta.creation_timestamp.as_ref().and_then(|t| {
             chrono::DateTime::from_timestamp(
                 t.0.as_second(),

@@ -56,6 +56,15 @@ impl AgentPoolSpec {
         self
     }
 
+    /// Sets `spec.registration` (`operator`, the default, or `pod`).
+    pub fn registration(mut self, mode: &str) -> Self {
+        if !self.extra_spec.is_object() {
+            self.extra_spec = json!({});
+        }
+        self.extra_spec["registration"] = json!(mode);
+        self
+    }
+
     /// The AgentPool object for `namespace`, pointing at `organization`.
     pub fn manifest(&self, namespace: &str, organization: &str) -> Value {
         let mut spec = json!({

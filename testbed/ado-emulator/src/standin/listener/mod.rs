@@ -138,12 +138,13 @@ impl Listener {
         let session_key = root.read_key()?;
         let ca_cert = root.read_certificates()?.and_then(|certs| certs.ca_cert);
         let http = build_http_client(ca_cert.as_deref().map(std::path::Path::new))?;
+        let endpoint = credentials.data.token_endpoint().to_owned();
         let tokens = TokenSource::new(
             http.clone(),
             key,
             credentials.data.client_id,
             credentials.data.authorization_url,
-            &credentials.data.oauth_endpoint_url,
+            &endpoint,
         )?;
         let client = AdoClient::new(
             http,

@@ -18,7 +18,7 @@ pub mod key;
 
 use std::collections::{BTreeMap, HashMap};
 
-use azp_ado::{AdoError, AgentAuthorization, AgentPublicKey, NewAgent};
+use azp_ado::{AdoClient, AdoError, AgentAuthorization, AgentPublicKey, NewAgent};
 use azp_contract::{AgentPoolRef, labels, naming};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{Pod, Secret};
@@ -63,9 +63,11 @@ pub enum MintError {
 }
 
 /// A registration made for one pod: its id and the files its `agent` container needs.
-struct Minted {
-    agent_id: i32,
-    files: BTreeMap<String, Vec<u8>>,
+pub struct Minted {
+    /// Id Azure DevOps gave the agent.
+    pub agent_id: i32,
+    /// `.agent`, `.credentials`, `.credentials_rsaparams` by name (holds the private key).
+    pub files: BTreeMap<String, Vec<u8>>,
 }
 
 impl std::fmt::Debug for Minted {
@@ -115,7 +117,18 @@ pub async fn create_pod(target: &Target<'_>) -> Result<String, ApplyError> {
 
 /// Generates the key and registers the agent.
 async fn mint(target: &Target<'_>, agent_name: &str) -> Result<Minted, ApplyError> {
-    let pool = target.pool;
+    mint_registration(target.ado, target.pool, target.pool_id, agent_name).await
+}
+
+/// Generates an agent key, registers `agent_name` in Azure DevOps pool `pool_id` for `pool`,
+/// and returns the registration files the pod's `agent` container reads. A registration whose
+/// files cannot be made is removed again. (Also what tests use to run a rendered pod elsewhere.)
+pub async fn mint_registration(
+    ado: &AdoClient,
+    pool: &crate::crd::AgentPool,
+    pool_id: i32,
+    agent_name: &str,
+) -> Result<Minted, ApplyError> {
     // RSA key generation is CPU work (tens of milliseconds): off the async workers, so a
     // burst of pods generates keys in parallel and polls are not held up.
     let key = tokio::task::spawn_blocking(AgentKey::generate)
@@ -139,12 +152,12 @@ async fn mint(target: &Target<'_>, agent_name: &str) -> Result<Minted, ApplyErro
         }),
         ..NewAgent::default()
     };
-    let registered = target.ado.add_agent(target.pool_id, &agent).await?;
+    let registered = ado.add_agent(pool_id, &agent).await?;
     let authorization = registered.authorization.clone().unwrap_or_default();
     let (Some(client_id), Some(authorization_url)) =
         (authorization.client_id, authorization.authorization_url)
     else {
-        revoke(target, registered.id, "it has no OAuth client").await;
+        revoke_agent(ado, pool_id, registered.id, "it has no OAuth client").await;
         return Err(mint_error(MintError::NoOAuthClient {
             agent_id: registered.id,
         }));
@@ -152,7 +165,7 @@ async fn mint(target: &Target<'_>, agent_name: &str) -> Result<Minted, ApplyErro
     let settings = AgentSettings {
         agent_id: registered.id,
         agent_name,
-        pool_id: target.pool_id,
+        pool_id,
         pool_name: &pool.spec.pool,
         server_url: &pool.spec.organization,
         work_folder: &pool.spec.agent.work_dir,
@@ -164,7 +177,13 @@ async fn mint(target: &Target<'_>, agent_name: &str) -> Result<Minted, ApplyErro
             files,
         }),
         Err(error) => {
-            revoke(target, registered.id, "its files could not be written").await;
+            revoke_agent(
+                ado,
+                pool_id,
+                registered.id,
+                "its files could not be written",
+            )
+            .await;
             Err(mint_error(MintError::Files(error)))
         }
     }
@@ -197,7 +216,11 @@ fn mint_error(error: impl Into<MintError>) -> ApplyError {
 
 /// Deletes a registration whose pod will never run; a failure is left to the cleanup rule.
 async fn revoke(target: &Target<'_>, agent_id: i32, why: &str) {
-    match target.ado.delete_agent(target.pool_id, agent_id).await {
+    revoke_agent(target.ado, target.pool_id, agent_id, why).await;
+}
+
+async fn revoke_agent(ado: &AdoClient, pool_id: i32, agent_id: i32, why: &str) {
+    match ado.delete_agent(pool_id, agent_id).await {
         Ok(()) | Err(AdoError::AgentNotFound { .. }) => {
             info!(agent_id, why, "minted registration removed");
         }

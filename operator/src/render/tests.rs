@@ -514,21 +514,40 @@ fn remote_mode_has_no_sidecar_and_gives_only_the_agent_the_client_certificate() 
         volume.secret.as_ref().unwrap().secret_name.as_deref(),
         Some("buildkit-client")
     );
-    // The register container (which holds the PAT) does not see the client key.
-    let register = pod
-        .spec
-        .as_ref()
-        .unwrap()
-        .init_containers
-        .iter()
-        .flatten()
-        .find(|c| c.name == REGISTER_CONTAINER)
+    // No container but `agent` sees the client key: not the BuildKit-less init containers, and in
+    // `registration: pod` not the register container, which holds the PAT.
+    for registration in ["operator", "pod"] {
+        let pod = render_pod(
+            &pool(json!({
+                "registration": registration,
+                "buildkit": {"enabled": true, "mode": "remote", "remote": {
+                    "address": "tcp://buildkitd.buildkit.svc:1234",
+                    "clientSecretName": "buildkit-client"
+                }}
+            })),
+            "linux-abcde",
+        )
         .unwrap();
-    assert!(
-        !register
-            .volume_mounts
+        let spec = pod.spec.as_ref().unwrap();
+        let mounting: Vec<&str> = spec
+            .init_containers
             .iter()
             .flatten()
-            .any(|m| m.name == tls_mount.name)
-    );
+            .chain(&spec.containers)
+            .filter(|c| {
+                c.volume_mounts
+                    .iter()
+                    .flatten()
+                    .any(|m| m.mount_path == buildkit::CLIENT_TLS_DIR)
+            })
+            .map(|c| c.name.as_str())
+            .collect();
+        assert_eq!(mounting, ["agent"], "registration: {registration}");
+        let has_register = spec
+            .init_containers
+            .iter()
+            .flatten()
+            .any(|c| c.name == REGISTER_CONTAINER);
+        assert_eq!(has_register, registration == "pod");
+    }
 }

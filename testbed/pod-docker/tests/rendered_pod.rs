@@ -82,6 +82,7 @@ fn agent_pool(
     images: &Images,
     moto: &Moto,
     registry: &str,
+    registration: &str,
 ) -> AgentPool {
     serde_json::from_value(serde_json::json!({
         "apiVersion": "azp.dev/v1alpha1",
@@ -91,6 +92,7 @@ fn agent_pool(
             "organization": emulator.org_url(),
             "pool": POOL,
             "auth": {"patSecretRef": {"name": "azp-pat", "key": "token"}},
+            "registration": registration,
             "capabilities": {"buildkit": "true"},
             "agent": {
                 "image": images.agent,
@@ -225,8 +227,22 @@ fn skopeo_digest(auth_file: &Path, reference: &str) -> String {
     String::from_utf8(output.stdout).unwrap().trim().to_owned()
 }
 
+/// The default pod: the operator mints the registration (the test calls the operator's own
+/// minting code against the emulator and hands its files over as the pod's Secret); no container
+/// gets the PAT, and the PAT Secret is not even provided to the runtime.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_default_pod_runs_its_operator_minted_agent_and_builds_through_the_sidecar_in_docker() {
+    run_rendered_pod("operator").await;
+}
+
+/// `registration: pod`: the register init container registers with the PAT file.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_rendered_pod_registers_builds_through_the_sidecar_and_pushes_in_docker() {
+    run_rendered_pod("pod").await;
+}
+
+async fn run_rendered_pod(registration: &str) {
+    let minted_mode = registration == "operator";
     let images = tokio::task::spawn_blocking(build_images).await.unwrap();
     let moto = Moto::start();
     let registry = Registry::start();
@@ -251,7 +267,8 @@ async fn the_rendered_pod_registers_builds_through_the_sidecar_and_pushes_in_doc
     .await
     .unwrap();
 
-    let pool = agent_pool(&emulator, &images, &moto, &registry.host);
+    let pool = agent_pool(&emulator, &images, &moto, &registry.host, registration);
+    let agent_name = azp_contract::naming::pod_agent_name(NAMESPACE, POD);
     let mut pod = render_pod(&pool, POD).unwrap();
     // The one change to the rendered pod: the emulator speaks plain http on 127.0.0.1, which
     // azp-agent refuses without this flag (a real organization is https://).
@@ -283,11 +300,23 @@ async fn the_rendered_pod_registers_builds_through_the_sidecar_and_pushes_in_doc
             })).unwrap());
         }
     }
-    let sources = SourceData {
-        secrets: BTreeMap::from([(
+    let ado = ado_client(&emulator, &pat);
+    let pool_id = ado.find_pool(POOL).await.unwrap().id;
+    let (secrets, minted_id) = if minted_mode {
+        let minted = azp_operator::mint::mint_registration(&ado, &pool, pool_id, &agent_name)
+            .await
+            .unwrap();
+        let secret = (azp_operator::mint::secret_name(POD), minted.files);
+        (BTreeMap::from([secret]), Some(minted.agent_id))
+    } else {
+        let secret = (
             "azp-pat".to_owned(),
             BTreeMap::from([("token".to_owned(), format!("{pat}\n").into_bytes())]),
-        )]),
+        );
+        (BTreeMap::from([secret]), None)
+    };
+    let sources = SourceData {
+        secrets,
         ..SourceData::default()
     };
 
@@ -306,7 +335,6 @@ async fn the_rendered_pod_registers_builds_through_the_sidecar_and_pushes_in_doc
 
     // As Azure DevOps would: the job is queued once the agent is registered (a pool without
     // agents fails jobs at once), and the agent picks it up when it comes online.
-    let agent_name = azp_contract::naming::pod_agent_name(NAMESPACE, POD);
     let deadline = Instant::now() + Duration::from_secs(180);
     let mut request = None;
     let mut online_after = None;
@@ -372,15 +400,24 @@ async fn the_rendered_pod_registers_builds_through_the_sidecar_and_pushes_in_doc
     }
     assert!(!log.contains(&pat), "PAT in the job log");
     let order: Vec<&str> = run.containers.iter().map(|c| c.name.as_str()).collect();
-    assert_eq!(
-        order,
-        [REGISTER_CONTAINER, BUILDKIT_CONTAINER, AGENT_CONTAINER]
-    );
+    if minted_mode {
+        assert_eq!(order, [BUILDKIT_CONTAINER, AGENT_CONTAINER]);
+    } else {
+        assert_eq!(
+            order,
+            [REGISTER_CONTAINER, BUILDKIT_CONTAINER, AGENT_CONTAINER]
+        );
+    }
 
     // Termination messages, read from the files terminationMessagePath names.
-    let registered = message(&run, REGISTER_CONTAINER);
-    assert_eq!(registered.agent_name, agent_name);
-    let agent_id = registered.agent_id.expect("register reports the agent id");
+    let agent_id = match minted_id {
+        Some(id) => i64::from(id),
+        None => {
+            let registered = message(&run, REGISTER_CONTAINER);
+            assert_eq!(registered.agent_name, agent_name);
+            registered.agent_id.expect("register reports the agent id")
+        }
+    };
     let finished = message(&run, AGENT_CONTAINER);
     assert_eq!(finished.outcome, Outcome::Succeeded, "{finished:?}");
     assert_eq!(finished.request_id, Some(request));
@@ -432,8 +469,6 @@ async fn the_rendered_pod_registers_builds_through_the_sidecar_and_pushes_in_doc
     let PodOutcome::Reported(reported) = outcome else {
         unreachable!()
     };
-    let ado = ado_client(&emulator, &pat);
-    let pool_id = ado.find_pool(POOL).await.unwrap().id;
     let reported_id = i32::try_from(reported.agent_id.unwrap()).unwrap();
     ado.delete_agent(pool_id, reported_id).await.unwrap();
     assert!(
@@ -442,12 +477,13 @@ async fn the_rendered_pod_registers_builds_through_the_sidecar_and_pushes_in_doc
     );
 
     let online = online_after.expect("the agent was never seen online");
-    let register = run.container(REGISTER_CONTAINER).unwrap();
+    let register = run
+        .container(REGISTER_CONTAINER)
+        .map(|c| c.finished - c.started);
     let sidecar = run.container(BUILDKIT_CONTAINER).unwrap();
     eprintln!(
-        "timings: register ran {:?}; buildkitd start -> startup probe ok {:?}; \
+        "timings ({registration}): register ran {register:?}; buildkitd start -> startup probe ok {:?}; \
          agent container start -> agent online {online:?}",
-        register.finished - register.started,
         sidecar.probe_succeeded.map(|at| at - sidecar.started),
     );
 

@@ -178,7 +178,8 @@ impl Registry {
 
 /// Debian's dockerd (20.10, BuildKit built in) on its own socket, vfs storage, no bridge, no iptables.
 pub struct Dockerd {
-    _daemon: Daemon,
+    /// Stopped first on drop (see `Drop`).
+    daemon: Option<Daemon>,
     /// `unix:///…/docker.sock`.
     pub host: String,
     /// Its data root, exec root, socket and log (`dockerd.log`).
@@ -236,9 +237,26 @@ impl Dockerd {
                 .is_ok_and(|s| s.success())
         });
         Self {
-            _daemon: daemon,
+            daemon: Some(daemon),
             host,
             dir,
+        }
+    }
+}
+
+impl Drop for Dockerd {
+    fn drop(&mut self) {
+        // Stop dockerd, then release the network-namespace mount it leaves under its exec root
+        // (`exec/netns/default`, an nsfs mount that outlives it): with it mounted the temporary
+        // directory, hundreds of MB of image layers, could not be removed.
+        drop(self.daemon.take());
+        let netns = self.dir.path().join("exec/netns/default");
+        if netns.exists() {
+            let _ = Command::new("umount")
+                .arg("--lazy")
+                .arg(&netns)
+                .stderr(Stdio::null())
+                .status();
         }
     }
 }

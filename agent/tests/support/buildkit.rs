@@ -92,6 +92,15 @@ impl Buildkitd {
         let root = dir.path().join("state");
         let runtime_dir = dir.path().join("run");
         std::fs::create_dir(&runtime_dir).unwrap();
+        // The daemon user may not reach the checkout (a clone under /root, a 0700 temporary
+        // directory): it runs its own copy of the binary, in its own directory.
+        let own_bin = dir.path().join("bin");
+        std::fs::create_dir(&own_bin).unwrap();
+        let buildkitd = {
+            let copy = own_bin.join("buildkitd");
+            std::fs::copy(&buildkitd, &copy).unwrap();
+            copy
+        };
         let (addr, tls_args) = match &listen {
             Listen::Unix => (
                 format!("unix://{}", runtime_dir.join("buildkitd.sock").display()),

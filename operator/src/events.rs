@@ -116,6 +116,20 @@ impl EventSink {
             .await;
     }
 
+    /// A Normal event about one agent: naming its pod when it has one, else the AgentPool alone.
+    async fn about_agent(
+        &self,
+        pool: &AgentPool,
+        reason: &str,
+        action: &str,
+        agent: &AppliedAgent,
+        note: String,
+    ) {
+        let related = agent.pod.as_deref().map(|pod| pod_reference(pool, pod));
+        self.publish(pool, EventType::Normal, reason, action, related, note)
+            .await;
+    }
+
     /// An event about the AgentPool for `action`, with no single pod to name.
     pub async fn about_pool(
         &self,
@@ -180,29 +194,8 @@ impl EventSink {
                 "disabled idle agent {} for scale-down: {why}",
                 agent_label(agent)
             );
-            match &agent.pod {
-                Some(pod) => {
-                    self.about_pod(
-                        pool,
-                        EventType::Normal,
-                        reason::SCALE_DOWN,
-                        action::DISABLE_AGENT,
-                        pod,
-                        note,
-                    )
-                    .await;
-                }
-                None => {
-                    self.about_pool(
-                        pool,
-                        EventType::Normal,
-                        reason::SCALE_DOWN,
-                        action::DISABLE_AGENT,
-                        note,
-                    )
-                    .await;
-                }
-            }
+            self.about_agent(pool, reason::SCALE_DOWN, action::DISABLE_AGENT, agent, note)
+                .await;
         }
         for pod in deleted_pods {
             self.about_pod(
@@ -229,29 +222,14 @@ impl EventSink {
                 "removed the registration of agent {}: {why}",
                 agent_label(agent)
             );
-            match &agent.pod {
-                Some(pod) => {
-                    self.about_pod(
-                        pool,
-                        EventType::Normal,
-                        reason::REGISTRATION_REMOVED,
-                        action::REMOVE_REGISTRATION,
-                        pod,
-                        note,
-                    )
-                    .await;
-                }
-                None => {
-                    self.about_pool(
-                        pool,
-                        EventType::Normal,
-                        reason::REGISTRATION_REMOVED,
-                        action::REMOVE_REGISTRATION,
-                        note,
-                    )
-                    .await;
-                }
-            }
+            self.about_agent(
+                pool,
+                reason::REGISTRATION_REMOVED,
+                action::REMOVE_REGISTRATION,
+                agent,
+                note,
+            )
+            .await;
         }
     }
 

@@ -51,10 +51,18 @@ async fn registrations_of_a_deleted_agent_pool_are_removed_and_counted() {
     }
     h.start_operator(&["--registration-grace-seconds", "0"])
         .await;
-    eventually("orphans removed", WAIT, || async {
-        let names: Vec<String> = h.emu.agents().into_iter().map(|a| a.name).collect();
-        (!names.iter().any(|n| n.starts_with("default.gone"))).then_some(())
-    })
+    // The sweep and the live AgentPool's placeholder registration are independent steps:
+    // wait for both, then check that nothing else was touched.
+    eventually(
+        "orphans removed and the placeholder registered",
+        WAIT,
+        || async {
+            let names: Vec<String> = h.emu.agents().into_iter().map(|a| a.name).collect();
+            (!names.iter().any(|n| n.starts_with("default.gone"))
+                && names.iter().any(|n| n == "default.linux.placeholder"))
+            .then_some(())
+        },
+    )
     .await;
     let names: Vec<String> = h.emu.agents().into_iter().map(|a| a.name).collect();
     for kept in [

@@ -10,6 +10,7 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use support::buildkit::{Buildkitd, buildctl};
+use support::faulty_proxy::{Fault, FaultyProxy};
 use support::{Moto, Registry, agent, require, run, text, with_static_keys};
 
 /// A build stage with busybox, a stage that runs a `RUN` step using a build argument (and
@@ -52,17 +53,22 @@ impl Setup {
             registry,
             work,
         };
+        setup.login(&setup.registry.host);
+        setup
+    }
+
+    /// `ecr-login` for `host` (the registry, or a proxy in front of it).
+    fn login(&self, host: &str) {
         let login = run(with_static_keys(&mut agent())
             .args([
                 "ecr-login",
                 "--api-endpoint",
-                &setup.moto.url,
+                &self.moto.url,
                 "--registry",
-                &setup.registry.host,
+                host,
             ])
-            .env("DOCKER_CONFIG", setup.docker_config()));
+            .env("DOCKER_CONFIG", self.docker_config()));
         assert!(login.status.success(), "{:?}", text(&login));
-        setup
     }
 
     fn docker_config(&self) -> std::path::PathBuf {
@@ -274,6 +280,88 @@ fn a_failing_run_step_shows_its_stderr_the_step_and_the_exit_code() {
     );
     assert!(
         error.contains("  | main.c:7: error: expected ; before }"),
+        "{stderr}"
+    );
+}
+
+/// The layer upload that docker-registry rejects when two uploads of it race (seen in CI: BuildKit
+/// pushes the image and its cache at once) fails the first attempt; build-push says so in the
+/// log and pushes again, and the image arrives whole.
+#[test]
+fn a_push_the_registry_rejects_once_is_retried_and_the_image_arrives() {
+    let setup = Setup::start();
+    let proxy = FaultyProxy::start(
+        &setup.registry.host,
+        Fault::DigestInvalidOnBlobCommit { times: 1 },
+    );
+    setup.login(&proxy.host);
+    let buildkitd = Buildkitd::start();
+    let context = setup.context("ctx", MULTI_STAGE);
+    let repository = format!("{}/team/retried", proxy.host);
+    let output = setup.build_push(
+        &buildkitd.addr,
+        &context,
+        &repository,
+        &["--tag", "v1", "--build-arg", "GREETING=retried"],
+    );
+    let (stdout, stderr) = text(&output);
+    assert!(
+        output.status.success(),
+        "build-push failed:\n{stdout}\n{stderr}\nbuildkitd:\n{}",
+        buildkitd.log()
+    );
+    assert_eq!(proxy.injected(), 1, "the fault was not met:\n{stdout}");
+    let warning = stdout
+        .lines()
+        .find(|line| {
+            line.starts_with("##[warning]azp-agent: the build succeeded but the push failed")
+        })
+        .unwrap_or_else(|| panic!("no retry warning in the log:\n{stdout}"));
+    assert!(
+        warning.contains("provided digest did not match uploaded content")
+            && warning.contains("(attempt 2 of 3)"),
+        "{warning}"
+    );
+    // The second attempt built nothing again: its steps came from BuildKit's cache.
+    let second_attempt = stdout.split(warning).nth(1).unwrap_or_default();
+    assert!(
+        cached_steps(second_attempt)
+            .iter()
+            .any(|step| step.starts_with("[build 1/1] RUN")),
+        "the RUN step ran again:\n{second_attempt}"
+    );
+    let digest = result_lines(&stdout, &repository);
+    let direct = setup.repository("team/retried");
+    assert_eq!(setup.registry_digest(&format!("{direct}:v1")), digest);
+    assert_eq!(
+        setup.file_in_image(&format!("{direct}@{digest}"), "greeting"),
+        "retried\n"
+    );
+}
+
+/// A registry that refuses the push (no push rights) is not asked again: the error says so at
+/// once, with the registry's error code (BuildKit prints `denied`, not the message).
+#[test]
+fn a_push_refused_for_lack_of_rights_fails_at_once_and_says_denied() {
+    let setup = Setup::start();
+    let proxy = FaultyProxy::start(&setup.registry.host, Fault::DeniedOnManifestPut);
+    setup.login(&proxy.host);
+    let buildkitd = Buildkitd::start();
+    let context = setup.context("ctx", MULTI_STAGE);
+    let repository = format!("{}/team/denied", proxy.host);
+    let output = setup.build_push(
+        &buildkitd.addr,
+        &context,
+        &repository,
+        &["--tag", "v1", "--cache", "none"],
+    );
+    let (stdout, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert_eq!(proxy.injected(), 1, "pushed more than once:\n{stdout}");
+    assert!(!stdout.contains("##[warning]"), "{stdout}");
+    assert!(
+        stderr.contains("step `exporting to image` failed: failed to push ")
+            && stderr.contains("team/denied:v1: denied"),
         "{stderr}"
     );
 }

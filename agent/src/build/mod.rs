@@ -6,6 +6,7 @@ pub mod digest;
 pub mod docker;
 pub mod image_ref;
 pub mod progress;
+pub mod push_retry;
 pub mod registry;
 pub mod stream;
 pub mod vso;
@@ -255,13 +256,48 @@ async fn build_with_buildkit(
         metadata_file: metadata_file.clone(),
     };
     let argv = buildctl_argv(&request);
-    let result = run(&options.buildctl_bin, &argv, options, "build").await;
+    let result = run_retrying_the_push(&options.buildctl_bin, &argv, options).await;
     let metadata = std::fs::read_to_string(&metadata_file);
     let _ = std::fs::remove_file(&metadata_file);
     result?;
     let metadata = metadata
         .map_err(|error| DigestError::Missing(format!("buildctl metadata file: {error}")))?;
     Ok(digest_from_metadata(&metadata)?)
+}
+
+/// `buildctl build`, run again (at most [`push_retry::PUSH_ATTEMPTS`] times in all) when every
+/// step succeeded and only the push failed in a way another attempt can fix: the steps are in
+/// BuildKit's cache, so a new attempt repeats the export only.
+async fn run_retrying_the_push(
+    buildctl: &Path,
+    argv: &[String],
+    options: &BuildPushOptions,
+) -> Result<String, BuildError> {
+    let mut attempt = 1;
+    loop {
+        match run(buildctl, argv, options, "build").await {
+            Err(BuildError::Failed { failure, .. })
+                if attempt < push_retry::PUSH_ATTEMPTS
+                    && push_retry::is_retryable_push_failure(&failure) =>
+            {
+                attempt += 1;
+                let delay = push_retry::delay_before(attempt);
+                // In the pipeline log, highlighted, between the failed attempt's output and the next.
+                // One line: a logging command ends at the line break (the whole error is above).
+                let error = failure.error.as_deref().unwrap_or_default();
+                let error: Vec<&str> = error.lines().collect();
+                println!(
+                    "##[warning]azp-agent: the build succeeded but the push failed ({}); pushing again in {} s (attempt {attempt} of {}), the steps come from BuildKit's cache",
+                    error.join(" / "),
+                    delay.as_secs(),
+                    push_retry::PUSH_ATTEMPTS
+                );
+                tracing::warn!(%failure, attempt, "push failed; retrying the export");
+                tokio::time::sleep(delay).await;
+            }
+            result => return result,
+        }
+    }
 }
 
 async fn build_with_docker(

@@ -56,6 +56,25 @@ pub struct ProgressWatcher {
     /// build's `importing cache manifest` step errors (no cache yet) and the build goes on.
     errors: Vec<(u32, String)>,
     final_error: Option<String>,
+    /// Where the lines after an error go: registries answer with several errors, which BuildKit
+    /// prints on the lines after `ERROR: … errors:` (until an empty line or the next vertex).
+    continuing: Option<Continuation>,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Continuation {
+    /// `errors[i]`.
+    Step(usize),
+    /// `final_error`.
+    Final,
+}
+
+/// Most continuation lines kept per error (a registry can list one error per layer).
+const CONTINUATION_LINES: usize = 10;
+
+/// The first line of a possibly multi-line error.
+fn first_line(error: &str) -> &str {
+    error.lines().next().unwrap_or_default()
 }
 
 /// `#12 rest` → `(12, "rest")`.
@@ -89,27 +108,53 @@ impl ProgressWatcher {
         if let Some(error) = line.strip_prefix("error: ") {
             // buildctl's last word: `error: failed to solve: …`.
             self.final_error = Some(error.to_owned());
+            self.continuing = Some(Continuation::Final);
             return;
         }
         if let Some(error) = line.strip_prefix("ERROR: ") {
             // docker build's last word (20.10): `ERROR: failed to solve: …`.
             self.final_error = Some(error.to_owned());
+            self.continuing = Some(Continuation::Final);
             return;
         }
         let Some((id, rest)) = vertex_line(line) else {
+            self.continue_error(line);
             return;
         };
+        self.continuing = None;
         let vertex = self.vertices.entry(id).or_default();
         if vertex.name.is_empty() {
             // The first line of a vertex is its name.
             vertex.name = rest.to_owned();
         } else if let Some(error) = rest.strip_prefix("ERROR: ") {
             self.errors.push((id, error.to_owned()));
+            self.continuing = Some(Continuation::Step(self.errors.len() - 1));
         } else if let Some(text) = step_output(rest) {
             if vertex.output.len() == STEP_OUTPUT_LINES {
                 vertex.output.pop_front();
             }
             vertex.output.push_back(text.to_owned());
+        }
+    }
+
+    /// Appends a line that follows an error to it; an empty line or `------` ends the error.
+    fn continue_error(&mut self, line: &str) {
+        let Some(continuing) = self.continuing else {
+            return;
+        };
+        if line.trim().is_empty() || line.starts_with("------") {
+            self.continuing = None;
+            return;
+        }
+        let error = match continuing {
+            Continuation::Step(index) => self.errors.get_mut(index).map(|(_, error)| error),
+            Continuation::Final => self.final_error.as_mut(),
+        };
+        if let Some(error) = error
+            && error.lines().count() <= CONTINUATION_LINES
+        {
+            error.push('\n');
+            error.push_str(line.trim_end());
         }
     }
 
@@ -123,7 +168,7 @@ impl ProgressWatcher {
             .find(|(_, error)| {
                 self.final_error
                     .as_deref()
-                    .is_some_and(|last| last.contains(error.as_str()))
+                    .is_some_and(|last| first_line(last).contains(first_line(error)))
             })
             .or_else(|| self.errors.last());
         let vertex = failed.and_then(|(id, _)| self.vertices.get(id));
@@ -210,6 +255,38 @@ error: failed to solve: process "/bin/busybox sh -c echo to-stderr-xyz >&2; exit
         assert_eq!(failure.output.len(), STEP_OUTPUT_LINES);
         assert_eq!(failure.output.last().map(String::as_str), Some("line 49"));
         assert_eq!(failure.exit_code, Some(2));
+    }
+
+    /// Verbatim (shortened) from buildctl v0.32.2 pushing to docker-registry 2.8: the registry's
+    /// errors follow the `ERROR:` line, one per line.
+    const FAILED_PUSH: &str = "#11 exporting to image
+#11 pushing layers 0.1s done
+#11 ERROR: failed to push 127.0.0.1:45301/team/app:v1: errors:
+unknown: provided digest did not match uploaded content
+unknown: blob unknown to registry - sha256:81ba6d90
+
+#10 exporting cache to registry
+#10 sending cache export 0.1s done
+------
+ > exporting to image:
+------
+error: failed to solve: failed to push 127.0.0.1:45301/team/app:v1: errors:
+unknown: provided digest did not match uploaded content
+unknown: blob unknown to registry - sha256:81ba6d90
+";
+
+    #[test]
+    fn a_registry_s_errors_on_the_following_lines_belong_to_the_failed_push() {
+        let mut watcher = ProgressWatcher::default();
+        FAILED_PUSH.lines().for_each(|line| watcher.observe(line));
+        let failure = watcher.failure();
+        assert_eq!(failure.step.as_deref(), Some("exporting to image"));
+        assert_eq!(
+            failure.error.as_deref(),
+            Some(
+                "failed to push 127.0.0.1:45301/team/app:v1: errors:\nunknown: provided digest did not match uploaded content\nunknown: blob unknown to registry - sha256:81ba6d90"
+            )
+        );
     }
 
     #[test]

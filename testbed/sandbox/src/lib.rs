@@ -14,6 +14,7 @@ pub mod demo;
 pub mod harness;
 pub mod invariants;
 pub mod snapshot;
+pub mod up;
 pub mod view;
 
 pub use harness::{AgentPoolSpec, RuntimeKind, Sandbox, SandboxError, SandboxOptions};

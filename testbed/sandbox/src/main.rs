@@ -21,6 +21,10 @@ enum Command {
     Bench(azp_sandbox::bench::BenchArgs),
     /// Random faults during a long run, then check every invariant.
     Chaos(azp_sandbox::chaos::ChaosArgs),
+    /// Start the system with your own AgentPool files and leave it running (Ctrl-C stops it).
+    Up(azp_sandbox::up::UpArgs),
+    /// Queue a job in the running `up` and follow it to its end.
+    Queue(azp_sandbox::up::queue::QueueArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -51,6 +55,8 @@ fn main() -> std::process::ExitCode {
                     .await
                     .map(|()| azp_sandbox::invariants::Verdict::Passed),
                 Some(Command::Chaos(args)) => azp_sandbox::chaos::run(args).await,
+                Some(Command::Up(args)) => azp_sandbox::up::run(args).await,
+                Some(Command::Queue(args)) => azp_sandbox::up::queue::run(args).await,
             }
         };
         // Ctrl-C drops the command's future, and with it the sandbox, whose guard kills the

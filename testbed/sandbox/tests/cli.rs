@@ -16,7 +16,7 @@ fn help_lists_the_subcommands_and_their_flags() {
     let top = sandbox(&["--help"]);
     assert!(top.status.success());
     let text = String::from_utf8(top.stdout).unwrap();
-    for sub in ["demo", "bench", "chaos"] {
+    for sub in ["demo", "bench", "chaos", "up", "queue"] {
         assert!(text.contains(sub), "{text}");
     }
     let chaos = String::from_utf8(sandbox(&["chaos", "--help"]).stdout).unwrap();

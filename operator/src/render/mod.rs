@@ -1,16 +1,16 @@
 //! Pure rendering of one agent pod from an `AgentPool` and a pod name.
 //!
-//! The pod follows DESIGN.md "The pod": a `register` init container, an optional rootless
-//! BuildKit native sidecar, an `agent` container, `restartPolicy: Never`, an owner reference
-//! to the AgentPool, and the contract's labels and annotations.
-//!
-//! Only `register` mounts the PAT Secret (as a file, never an environment variable): it runs
-//! `azp-agent register`, which registers the agent and hands the registration files over to
-//! the `agent` container through the `registration` emptyDir. The `agent` container, where
-//! the job's steps run, has neither the PAT volume nor its path; the operator removes the
-//! registration once the pod has finished. The user's `spec.template` is merged on top, after which the hardening is
-//! applied again (see [`merge`]): a template may add to the pod but cannot silently remove
-//! the security settings or the operator's bookkeeping.
+//! The pod: an `agent` container, an optional BuildKit native sidecar (see [`buildkit`]),
+//! `restartPolicy: Never`, an owner reference to the AgentPool, and the contract's labels and
+//! annotations. With `registration: operator` (the default, see [`minted`]) the operator has
+//! registered the agent already and the pod mounts only that agent's key, from a per-pod Secret,
+//! in the `agent` container. With `registration: pod` a `register` init container mounts the PAT
+//! Secret (as a file, never an environment variable), runs `azp-agent register` and hands the
+//! registration files to `agent` through the `registration` emptyDir; `agent`, where the job's
+//! steps run, has neither the PAT volume nor its path. Either way the operator removes the
+//! registration once the pod has finished. The user's `spec.template` is merged on top, after
+//! which the hardening is applied again (see [`merge`]): a template may add to the pod but
+//! cannot silently remove the security settings or the operator's bookkeeping.
 
 mod buildkit;
 mod hardening;

@@ -1,0 +1,308 @@
+//! `azp-agent vm` end to end: the loop against the Azure DevOps emulator (in-process) with
+//! `azp-agent-standin` installed as the official agent, twice: the registering step's home
+//! (root's) and the job step's home (the run user's), as `examples/vm/` lays them out.
+//!
+//! As root (CI), the job step runs as `nobody` through `setpriv`, and a job proves it cannot
+//! read the PAT file.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[allow(
+    dead_code,
+    unused_imports,
+    reason = "the harness is shared with run_e2e, which uses the rest of it"
+)]
+mod run_harness;
+mod support;
+
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use tokio::process::{Child, Command};
+
+use run_harness::{Harness, POOL, wait_for};
+
+const AGENT: &str = env!("CARGO_BIN_EXE_azp-agent");
+/// The job user when the tests run as root.
+const RUN_USER: &str = "nobody";
+
+/// The loop's directories inside the harness's temp dir.
+struct VmLayout {
+    state_dir: PathBuf,
+    run_home: PathBuf,
+    work: PathBuf,
+    log: PathBuf,
+    as_root: bool,
+}
+
+impl VmLayout {
+    fn new(h: &Harness) -> Self {
+        let as_root = nix::unistd::geteuid().is_root();
+        let run_home = h.another_agent_home("run-home");
+        let layout = Self {
+            state_dir: h.dir.path().join("state"),
+            run_home,
+            work: h.dir.path().join("work"),
+            log: h.dir.path().join("vm.log"),
+            as_root,
+        };
+        // The PAT is root's alone, as examples/vm/ installs it.
+        std::fs::set_permissions(h.token_file(), std::fs::Permissions::from_mode(0o600)).unwrap();
+        if as_root {
+            // The job user must reach its own home through the temp dir.
+            std::fs::set_permissions(h.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+            let nobody = nix::unistd::User::from_name(RUN_USER).unwrap().unwrap();
+            chown_tree(&layout.run_home, nobody.uid.as_raw(), nobody.gid.as_raw());
+        } else {
+            eprintln!(
+                "not root: the job step runs as the test's own user; the PAT separation is not checked"
+            );
+        }
+        layout
+    }
+
+    /// Starts `azp-agent vm` in a process group of its own.
+    fn start(&self, h: &Harness, extra: &[&str]) -> Child {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .unwrap();
+        let mut command = Command::new(AGENT);
+        command
+            .arg("vm")
+            .args(["--allow-insecure-http", "--deregister-attempts", "3"])
+            .args(["--retry-pause", "1"])
+            .arg("--state-dir")
+            .arg(&self.state_dir)
+            .arg("--run-agent-home")
+            .arg(&self.run_home)
+            .args(extra)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", h.dir.path())
+            .env("AZP_URL", h.emulator.org_url())
+            .env("AZP_POOL", POOL)
+            .env("AZP_AGENT_NAME", &h.agent_name)
+            .env("AZP_AGENT_HOME", h.agent_home())
+            .env("AZP_TOKEN_FILE", h.token_file())
+            .env("AZP_WORK", &self.work)
+            .env("AGENT_ALLOW_RUNASROOT", "1")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env(
+                "AZP_PASS_ENV",
+                "AZP_STANDIN_POLL_DELAY_MS,AZP_STANDIN_KEEPALIVE_MS",
+            )
+            .env("AZP_STANDIN_POLL_DELAY_MS", "50")
+            .env("AZP_STANDIN_KEEPALIVE_MS", "500")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log);
+        if self.as_root {
+            command.args(["--run-as-user", RUN_USER]);
+        }
+        command.spawn().unwrap()
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn state_record(&self) -> Option<serde_json::Value> {
+        let text = std::fs::read_to_string(self.state_dir.join("registration.json")).ok()?;
+        serde_json::from_str(&text).ok()
+    }
+}
+
+fn chown_tree(path: &Path, uid: u32, gid: u32) {
+    std::os::unix::fs::chown(path, Some(uid), Some(gid)).unwrap();
+    if path.is_dir() {
+        for entry in std::fs::read_dir(path).unwrap() {
+            chown_tree(&entry.unwrap().path(), uid, gid);
+        }
+    }
+}
+
+/// The ids of the agents registered now under the harness's name prefix.
+fn registered_ids(h: &Harness) -> Vec<i32> {
+    h.emulator
+        .agents()
+        .into_iter()
+        .filter(|agent| agent.name.starts_with(&format!("{}-", h.agent_name)))
+        .map(|agent| agent.id)
+        .collect()
+}
+
+/// Waits for an agent of this machine that is online (listening) and returns its id.
+async fn wait_online(h: &Harness, layout: &VmLayout, not: &[i32]) -> i32 {
+    let prefix = format!("{}-", h.agent_name);
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(agent) = h.emulator.agents().into_iter().find(|agent| {
+            agent.name.starts_with(&prefix) && agent.status == "online" && !not.contains(&agent.id)
+        }) {
+            return agent.id;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "no new agent online; loop log:\n{}",
+            layout.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn wait_exit(child: &mut Child, layout: &VmLayout) -> std::process::ExitStatus {
+    match tokio::time::timeout(Duration::from_secs(45), child.wait()).await {
+        Ok(status) => status.unwrap(),
+        Err(_) => {
+            let _ = child.kill().await;
+            panic!("azp-agent vm did not exit; log:\n{}", layout.log_text());
+        }
+    }
+}
+
+/// SIGKILL to `root` and every descendant, as a reboot or systemd's cgroup kill would.
+fn kill_tree(root: i32) {
+    let mut pids = vec![root];
+    let mut index = 0;
+    while index < pids.len() {
+        let parent = pids[index];
+        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+                continue;
+            };
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let ppid = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+                .and_then(|ppid| ppid.parse::<i32>().ok());
+            if ppid == Some(parent) && !pids.contains(&pid) {
+                pids.push(pid);
+            }
+        }
+        index += 1;
+    }
+    for pid in pids {
+        let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_jobs_are_run_by_three_successive_registrations_each_removed() {
+    let h = Harness::start().await;
+    let layout = VmLayout::new(&h);
+    let pat_file = h.token_file().display().to_string();
+    let script = format!(
+        "id -un; test -z \"$AZP_TOKEN_FILE\" && echo no-pat-variable; cat {pat_file} >/dev/null 2>&1 && echo PAT-READABLE || echo PAT-UNREADABLE; touch leftover-from-job"
+    );
+    let mut child = layout.start(&h, &["--max-jobs", "3"]);
+    let mut seen = Vec::new();
+    for round in 0..3 {
+        let agent = wait_online(&h, &layout, &seen).await;
+        // The record names the agent before the job runs, by id.
+        let record = layout
+            .state_record()
+            .expect("state record while registered");
+        assert_eq!(record["agentId"], serde_json::json!(agent), "round {round}");
+        let request = h.queue(1, "succeeded", Some(&script));
+        h.wait_job_state(request, "finished").await;
+        let job = h.emulator.job(request).unwrap();
+        assert_eq!(job.agent_id, Some(agent), "round {round}: {job:?}");
+        assert_eq!(job.result.as_deref(), Some("succeeded"), "{job:?}");
+        let log = job.log.unwrap_or_default();
+        assert!(log.contains("no-pat-variable"), "job log:\n{log}");
+        if layout.as_root {
+            assert!(log.contains(RUN_USER), "job log:\n{log}");
+            assert!(log.contains("PAT-UNREADABLE"), "job log:\n{log}");
+        }
+        assert!(!log.contains(&h.pat), "PAT in the job log");
+        wait_for("the job's registration removed", || {
+            (!registered_ids(&h).contains(&agent)).then_some(())
+        })
+        .await;
+        seen.push(agent);
+    }
+    let status = wait_exit(&mut child, &layout).await;
+    let log = layout.log_text();
+    assert!(status.success(), "{status:?}; log:\n{log}");
+    assert_eq!(seen.len(), 3);
+    assert!(seen[0] != seen[1] && seen[1] != seen[2] && seen[0] != seen[2]);
+    assert!(
+        registered_ids(&h).is_empty(),
+        "left: {:?}",
+        registered_ids(&h)
+    );
+    assert_eq!(
+        layout.state_record(),
+        None,
+        "record left after the last removal"
+    );
+    assert_eq!(
+        std::fs::read_dir(&layout.work).unwrap().count(),
+        0,
+        "work directory not cleaned"
+    );
+    assert!(!h.agent_home().join(".credentials").exists());
+    assert!(!layout.run_home.join(".credentials_rsaparams").exists());
+    assert!(!log.contains(&h.pat), "PAT in the loop's log");
+    assert_eq!(
+        log.matches("registration removed").count(),
+        3,
+        "log:\n{log}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sigkill_mid_job_leaves_no_registration_once_restarted() {
+    let h = Harness::start().await;
+    let layout = VmLayout::new(&h);
+    let mut child = layout.start(&h, &["--skip-preflight"]);
+    let crashed = wait_online(&h, &layout, &[]).await;
+    let request = h.queue(60, "succeeded", None);
+    h.wait_job_state(request, "running").await;
+
+    // The machine dies mid-job: loop, job step, run.sh and the job, all at once.
+    kill_tree(i32::try_from(child.id().unwrap()).unwrap());
+    let _ = child.wait().await;
+    assert_eq!(
+        layout.state_record().unwrap()["agentId"],
+        serde_json::json!(crashed)
+    );
+    assert!(registered_ids(&h).contains(&crashed), "the crash left it");
+
+    let mut child = layout.start(&h, &["--skip-preflight"]);
+    let replacement = wait_online(&h, &layout, &[crashed]).await;
+    assert!(
+        !registered_ids(&h).contains(&crashed),
+        "the crashed registration outlived the restart"
+    );
+    // The job it abandoned shows as abandoned once its lock lapses.
+    wait_for("the abandoned job", || {
+        h.emulator
+            .job(request)
+            .filter(|job| job.result.as_deref() == Some("abandoned"))
+    })
+    .await;
+    kill(
+        Pid::from_raw(i32::try_from(child.id().unwrap()).unwrap()),
+        Signal::SIGTERM,
+    )
+    .unwrap();
+    let status = wait_exit(&mut child, &layout).await;
+    let log = layout.log_text();
+    assert!(status.success(), "{status:?}; log:\n{log}");
+    assert!(
+        registered_ids(&h).is_empty(),
+        "left after stopping: {:?} (replacement was {replacement})",
+        registered_ids(&h)
+    );
+    assert!(
+        log.contains(&format!("agent_id={crashed}")) && log.contains("registration removed"),
+        "log:\n{log}"
+    );
+    assert!(!log.contains(&h.pat), "PAT in the loop's log");
+}

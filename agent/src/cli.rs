@@ -268,7 +268,8 @@ pub struct PreflightArgs {
     /// S3 layer host[:port] (default prod-<region>-starport-layer-bucket.s3.<region>.amazonaws.com).
     #[arg(long, env = env::S3_LAYER_HOST)]
     pub s3_layer_host: Option<String>,
-    /// The AWS identity the pod must use; instance metadata fails unless `any`.
+    /// The AWS identity the pod must use; instance metadata fails unless `any` or
+    /// `instance-profile` (a VM's own role, where a static key that would win fails).
     #[arg(long, env = env::EXPECT_IDENTITY, value_enum, default_value = "any")]
     pub expect_identity: ExpectedIdentity,
     /// Only check how the identity is wired; do not obtain credentials.

@@ -1,5 +1,5 @@
 output "instance_id" {
-  description = "Install the PAT with SSM Run Command against this instance (see examples/vm/README.md)."
+  description = "Install the PAT on this instance from an SSM Session Manager shell (see examples/vm/README.md)."
   value       = aws_instance.vm_agent.id
 }
 

@@ -24,6 +24,7 @@ use nix::unistd::Pid;
 use tokio::process::{Child, Command};
 
 use run_harness::{Harness, POOL, wait_for};
+use support::{DOCKER_CLI, Dockerd, MOTO_PASSWORD, Moto, Registry, require};
 
 const AGENT: &str = env!("CARGO_BIN_EXE_azp-agent");
 /// The job user when the tests run as root.
@@ -64,8 +65,13 @@ impl VmLayout {
         layout
     }
 
-    /// Starts `azp-agent vm` in a process group of its own.
+    /// Starts `azp-agent vm`.
     fn start(&self, h: &Harness, extra: &[&str]) -> Child {
+        self.start_with_env(h, extra, &[])
+    }
+
+    /// Starts `azp-agent vm` with extra environment variables.
+    fn start_with_env(&self, h: &Harness, extra: &[&str], env: &[(&str, &str)]) -> Child {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -98,6 +104,7 @@ impl VmLayout {
             )
             .env("AZP_STANDIN_POLL_DELAY_MS", "50")
             .env("AZP_STANDIN_KEEPALIVE_MS", "500")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log);
@@ -305,4 +312,155 @@ async fn a_sigkill_mid_job_leaves_no_registration_once_restarted() {
         "log:\n{log}"
     );
     assert!(!log.contains(&h.pat), "PAT in the loop's log");
+}
+
+/// `FROM scratch` + static busybox + a RUN step, readable by the job user.
+fn write_build_context(dir: &Path) {
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::copy(require(Path::new("/bin/busybox")), dir.join("busybox")).unwrap();
+    std::fs::write(
+        dir.join("Containerfile"),
+        "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"sh\", \"-c\", \"id -u > /built-by\"]\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// The ECR side of the VM without a key: the job step (as the run user) logs in with the
+/// web-identity path of the SDK default chain, whose STS call goes to moto, and the job's
+/// `build-push --builder docker` pushes to the htpasswd registry with that token. (moto's
+/// instance-metadata endpoint cannot stand in for IMDSv2: its token answer lacks the
+/// `X-aws-ec2-metadata-token-ttl-seconds` header the Rust SDK requires.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_of_the_loop_builds_with_docker_and_pushes_with_credentials_from_moto() {
+    let h = Harness::start().await;
+    let layout = VmLayout::new(&h);
+    let moto = Moto::start();
+    let registry = Registry::start();
+    let dockerd = Dockerd::start(&registry.host);
+    let socket = dockerd.dir.path().join("docker.sock");
+    let docker_config = h.dir.path().join("docker-config");
+    std::fs::create_dir(&docker_config).unwrap();
+    let web_identity = h.dir.path().join("web-identity-token");
+    std::fs::write(&web_identity, "eyJhbGciOiJSUzI1NiJ9.e30.sig").unwrap();
+    std::fs::set_permissions(&web_identity, std::fs::Permissions::from_mode(0o644)).unwrap();
+    if layout.as_root {
+        let nobody = nix::unistd::User::from_name(RUN_USER).unwrap().unwrap();
+        chown_tree(&docker_config, nobody.uid.as_raw(), nobody.gid.as_raw());
+        // The test's stand-in for the `docker` group of examples/vm: the job user may use
+        // this dockerd's socket.
+        std::fs::set_permissions(dockerd.dir.path(), std::fs::Permissions::from_mode(0o755))
+            .unwrap();
+        std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o666)).unwrap();
+    }
+    let context = h.dir.path().join("ctx");
+    write_build_context(&context);
+    let repository = format!("{}/team/app", registry.host);
+    let script = format!(
+        "{AGENT} build-push --builder docker --repository {repository} --tag v1 --context {ctx} --file {ctx}/Containerfile --docker-network none --plain-http --docker {DOCKER_CLI}",
+        ctx = context.display(),
+    );
+    let docker_config_text = docker_config.display().to_string();
+    let web_identity_text = web_identity.display().to_string();
+    let mut child = layout.start_with_env(
+        &h,
+        &[
+            "--max-jobs",
+            "1",
+            "--skip-preflight",
+            "--region",
+            "us-east-1",
+            "--registry",
+            &registry.host,
+            "--api-endpoint",
+            &moto.url,
+        ],
+        &[
+            ("DOCKER_CONFIG", &docker_config_text),
+            ("DOCKER_HOST", &dockerd.host),
+            (
+                "AZP_PASS_ENV",
+                "AZP_STANDIN_POLL_DELAY_MS,AZP_STANDIN_KEEPALIVE_MS,DOCKER_HOST",
+            ),
+            ("AWS_REGION", "us-east-1"),
+            (
+                "AWS_ROLE_ARN",
+                "arn:aws:iam::123456789012:role/azp-vm-agent",
+            ),
+            ("AWS_WEB_IDENTITY_TOKEN_FILE", &web_identity_text),
+            ("AWS_ROLE_SESSION_NAME", "vm"),
+            ("AWS_ENDPOINT_URL_STS", &moto.url),
+        ],
+    );
+    let agent = wait_online(&h, &layout, &[]).await;
+    let request = h.queue(0, "succeeded", Some(&script));
+    let start = std::time::Instant::now();
+    let job = loop {
+        if let Some(job) = h
+            .emulator
+            .job(request)
+            .filter(|job| job.state == "finished")
+        {
+            break job;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(90),
+            "the build job did not finish; loop log:\n{}",
+            layout.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let log = job.log.clone().unwrap_or_default();
+    assert_eq!(
+        job.result.as_deref(),
+        Some("succeeded"),
+        "job log:\n{log}\nloop log:\n{}",
+        layout.log_text()
+    );
+    assert_eq!(job.agent_id, Some(agent));
+    let pinned = log
+        .lines()
+        .find_map(|line| line.trim().strip_prefix(&format!("{repository}@")))
+        .unwrap_or_else(|| panic!("no pinned reference in the job log:\n{log}"))
+        .to_owned();
+    assert!(
+        pinned.starts_with("sha256:") && pinned.len() == 71,
+        "{pinned}"
+    );
+
+    // The job step wrote moto's token for the registry, and the registry accepts it.
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(docker_config.join("config.json")).unwrap())
+            .unwrap();
+    let auth = config["auths"][&registry.host]["auth"].as_str().unwrap();
+    use base64::Engine as _;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(auth)
+        .unwrap();
+    assert_eq!(
+        String::from_utf8(decoded).unwrap(),
+        format!("AWS:{MOTO_PASSWORD}")
+    );
+    let inspect = std::process::Command::new(require(Path::new("/usr/bin/skopeo")))
+        .arg("inspect")
+        .arg("--authfile")
+        .arg(docker_config.join("config.json"))
+        .args([
+            "--tls-verify=false",
+            "--format",
+            "{{.Digest}}",
+            &format!("docker://{repository}:v1"),
+        ])
+        .output()
+        .unwrap();
+    assert!(inspect.status.success(), "{inspect:?}");
+    assert_eq!(String::from_utf8_lossy(&inspect.stdout).trim(), pinned);
+
+    let status = wait_exit(&mut child, &layout).await;
+    assert!(status.success(), "{status:?}; log:\n{}", layout.log_text());
+    assert!(
+        registered_ids(&h).is_empty(),
+        "left: {:?}",
+        registered_ids(&h)
+    );
 }

@@ -24,6 +24,7 @@ use nix::unistd::Pid;
 use tokio::process::{Child, Command};
 
 use run_harness::{Harness, POOL, wait_for};
+use support::imds::Imds;
 use support::{DOCKER_CLI, Dockerd, MOTO_PASSWORD, Moto, Registry, require};
 
 const AGENT: &str = env!("CARGO_BIN_EXE_azp-agent");
@@ -326,24 +327,22 @@ fn write_build_context(dir: &Path) {
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
 }
 
-/// The ECR side of the VM without a key: the job step (as the run user) logs in with the
-/// web-identity path of the SDK default chain, whose STS call goes to moto, and the job's
-/// `build-push --builder docker` pushes to the htpasswd registry with that token. (moto's
-/// instance-metadata endpoint cannot stand in for IMDSv2: its token answer lacks the
-/// `X-aws-ec2-metadata-token-ttl-seconds` header the Rust SDK requires.)
+/// The ECR side of the VM without a key: the SDK default chain of the job step (as the run
+/// user) finds the instance role through IMDSv2 (moto's instance metadata behind a strict
+/// relay, see `support::imds`), the preflight of both steps expects exactly that
+/// (`--expect-identity instance-profile`), and the job's `build-push --builder docker` pushes to
+/// the htpasswd registry with the token.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_job_of_the_loop_builds_with_docker_and_pushes_with_credentials_from_moto() {
+async fn a_job_of_the_loop_builds_with_docker_and_pushes_with_the_instance_role_from_moto() {
     let h = Harness::start().await;
     let layout = VmLayout::new(&h);
     let moto = Moto::start();
     let registry = Registry::start();
     let dockerd = Dockerd::start(&registry.host);
+    let imds = Imds::start(&moto.url).await;
     let socket = dockerd.dir.path().join("docker.sock");
     let docker_config = h.dir.path().join("docker-config");
     std::fs::create_dir(&docker_config).unwrap();
-    let web_identity = h.dir.path().join("web-identity-token");
-    std::fs::write(&web_identity, "eyJhbGciOiJSUzI1NiJ9.e30.sig").unwrap();
-    std::fs::set_permissions(&web_identity, std::fs::Permissions::from_mode(0o644)).unwrap();
     if layout.as_root {
         let nobody = nix::unistd::User::from_name(RUN_USER).unwrap().unwrap();
         chown_tree(&docker_config, nobody.uid.as_raw(), nobody.gid.as_raw());
@@ -361,13 +360,13 @@ async fn a_job_of_the_loop_builds_with_docker_and_pushes_with_credentials_from_m
         ctx = context.display(),
     );
     let docker_config_text = docker_config.display().to_string();
-    let web_identity_text = web_identity.display().to_string();
     let mut child = layout.start_with_env(
         &h,
         &[
             "--max-jobs",
             "1",
-            "--skip-preflight",
+            "--expect-identity",
+            "instance-profile",
             "--region",
             "us-east-1",
             "--registry",
@@ -383,12 +382,15 @@ async fn a_job_of_the_loop_builds_with_docker_and_pushes_with_credentials_from_m
                 "AZP_STANDIN_POLL_DELAY_MS,AZP_STANDIN_KEEPALIVE_MS,DOCKER_HOST",
             ),
             ("AWS_REGION", "us-east-1"),
+            // No key anywhere: the chain ends at instance metadata, as on the VM.
+            ("AWS_EC2_METADATA_DISABLED", "false"),
+            ("AWS_EC2_METADATA_SERVICE_ENDPOINT", &imds.url),
+            ("AWS_CONFIG_FILE", "/nonexistent/aws-config"),
             (
-                "AWS_ROLE_ARN",
-                "arn:aws:iam::123456789012:role/azp-vm-agent",
+                "AWS_SHARED_CREDENTIALS_FILE",
+                "/nonexistent/aws-credentials",
             ),
-            ("AWS_WEB_IDENTITY_TOKEN_FILE", &web_identity_text),
-            ("AWS_ROLE_SESSION_NAME", "vm"),
+            // The preflight's credential probe asks STS who the role is.
             ("AWS_ENDPOINT_URL_STS", &moto.url),
         ],
     );
@@ -457,10 +459,25 @@ async fn a_job_of_the_loop_builds_with_docker_and_pushes_with_credentials_from_m
     assert_eq!(String::from_utf8_lossy(&inspect.stdout).trim(), pinned);
 
     let status = wait_exit(&mut child, &layout).await;
-    assert!(status.success(), "{status:?}; log:\n{}", layout.log_text());
+    let loop_log = layout.log_text();
+    assert!(status.success(), "{status:?}; log:\n{loop_log}");
     assert!(
         registered_ids(&h).is_empty(),
         "left: {:?}",
         registered_ids(&h)
+    );
+    // Both steps' preflight saw the instance role, and the credentials came through IMDSv2.
+    assert!(
+        loop_log.matches("PASS aws-identity").count() >= 2,
+        "loop log:\n{loop_log}"
+    );
+    assert!(
+        imds.token_reads.load(std::sync::atomic::Ordering::Relaxed) > 0,
+        "no IMDSv2 read"
+    );
+    assert_eq!(
+        imds.refused.load(std::sync::atomic::Ordering::Relaxed),
+        0,
+        "a metadata read without an IMDSv2 token"
     );
 }

@@ -3,6 +3,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod buildkit;
+pub mod imds;
 mod peers;
 
 use std::path::Path;

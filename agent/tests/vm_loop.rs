@@ -23,7 +23,7 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use tokio::process::{Child, Command};
 
-use run_harness::{Harness, POOL, wait_for};
+use run_harness::{Harness, POOL, ProcSampler, wait_for};
 use support::imds::Imds;
 use support::{DOCKER_CLI, Dockerd, MOTO_PASSWORD, Moto, Registry, require};
 
@@ -208,6 +208,7 @@ async fn three_jobs_are_run_by_three_successive_registrations_each_removed() {
         "id -un; test -z \"$AZP_TOKEN_FILE\" && echo no-pat-variable; cat {pat_file} >/dev/null 2>&1 && echo PAT-READABLE || echo PAT-UNREADABLE; touch leftover-from-job"
     );
     let mut child = layout.start(&h, &["--max-jobs", "3"]);
+    let sampler = ProcSampler::start(Pid::from_raw(i32::try_from(child.id().unwrap()).unwrap()));
     let mut seen = Vec::new();
     for round in 0..3 {
         let agent = wait_online(&h, &layout, &seen).await;
@@ -235,9 +236,31 @@ async fn three_jobs_are_run_by_three_successive_registrations_each_removed() {
         seen.push(agent);
     }
     let status = wait_exit(&mut child, &layout).await;
+    let (cmdlines, run_environments) = sampler.stop();
     let log = layout.log_text();
     assert!(status.success(), "{status:?}; log:\n{log}");
     assert_eq!(seen.len(), 3);
+    // No process of the loop's tree had the PAT on its command line, and the listener's
+    // environment (which jobs inherit) never held it or its file's name.
+    assert!(
+        cmdlines.iter().any(|line| line.contains(" run --once")),
+        "{cmdlines:#?}"
+    );
+    for line in &cmdlines {
+        assert!(!line.contains(&h.pat), "PAT in a command line: {line}");
+    }
+    assert!(
+        !run_environments.is_empty(),
+        "run.sh's environment never sampled"
+    );
+    for env in &run_environments {
+        assert!(!env.contains(&h.pat), "PAT in run.sh's environment");
+        // (The name itself is in VSO_AGENT_IGNORE; the variable must not be there.)
+        assert!(
+            !env.contains("AZP_TOKEN_FILE=") && !env.contains(&pat_file),
+            "PAT file named in run.sh's environment"
+        );
+    }
     assert!(seen[0] != seen[1] && seen[1] != seen[2] && seen[0] != seen[2]);
     assert!(
         registered_ids(&h).is_empty(),

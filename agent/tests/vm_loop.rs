@@ -504,3 +504,52 @@ async fn a_job_of_the_loop_builds_with_docker_and_pushes_with_the_instance_role_
         "a metadata read without an IMDSv2 token"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_mid_job_is_passed_on_then_the_registration_is_removed() {
+    let h = Harness::start().await;
+    let layout = VmLayout::new(&h);
+    let mut child = layout.start(&h, &["--skip-preflight", "--grace-period", "20"]);
+    let agent = wait_online(&h, &layout, &[]).await;
+    let request = h.queue(60, "succeeded", None);
+    h.wait_job_state(request, "running").await;
+    kill(
+        Pid::from_raw(i32::try_from(child.id().unwrap()).unwrap()),
+        Signal::SIGTERM,
+    )
+    .unwrap();
+    let status = wait_exit(&mut child, &layout).await;
+    let log = layout.log_text();
+    assert!(status.success(), "{status:?}; log:\n{log}");
+    // The job step got the signal and let the agent cancel the job.
+    let job = h.emulator.job(request).unwrap();
+    assert_eq!(job.result.as_deref(), Some("canceled"), "log:\n{log}");
+    assert!(!registered_ids(&h).contains(&agent));
+    assert!(
+        registered_ids(&h).is_empty(),
+        "left: {:?}",
+        registered_ids(&h)
+    );
+    assert_eq!(layout.state_record(), None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pat_file_the_job_user_could_read_stops_the_loop_before_registering() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("not root: --run-as-user cannot be used, so there is no job user to check");
+        return;
+    }
+    let h = Harness::start().await;
+    let layout = VmLayout::new(&h);
+    std::fs::set_permissions(h.token_file(), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let mut child = layout.start(&h, &["--skip-preflight"]);
+    let status = wait_exit(&mut child, &layout).await;
+    let log = layout.log_text();
+    assert!(!status.success(), "log:\n{log}");
+    assert!(
+        log.contains("readable by nobody") && log.contains("chmod 0600"),
+        "log:\n{log}"
+    );
+    assert!(!log.contains(&h.pat), "PAT in the log");
+    assert!(h.emulator.agents().is_empty(), "registered anyway");
+}

@@ -82,7 +82,11 @@ impl VmLayout {
         command
             .arg("vm")
             .args(["--allow-insecure-http", "--deregister-attempts", "3"])
-            .args(["--retry-pause", "1"])
+            .args(if extra.contains(&"--retry-pause") {
+                &[][..]
+            } else {
+                &["--retry-pause", "1"][..]
+            })
             .arg("--state-dir")
             .arg(&self.state_dir)
             .arg("--run-agent-home")
@@ -552,4 +556,53 @@ async fn a_pat_file_the_job_user_could_read_stops_the_loop_before_registering() 
     );
     assert!(!log.contains(&h.pat), "PAT in the log");
     assert!(h.emulator.agents().is_empty(), "registered anyway");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_step_that_cannot_start_is_retried_after_a_pause_not_in_a_tight_loop() {
+    let h = Harness::start().await;
+    let layout = VmLayout::new(&h);
+    // ECR login, which only the job step does, fails every time (nothing listens on the API
+    // endpoint); the registering step succeeds.
+    let mut child = layout.start_with_env(
+        &h,
+        &[
+            "--skip-preflight",
+            "--region",
+            "us-east-1",
+            "--registry",
+            "127.0.0.1:9",
+            "--api-endpoint",
+            "http://127.0.0.1:9",
+            "--retry-pause",
+            "2",
+        ],
+        &[
+            ("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE"),
+            ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ],
+    );
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    kill(
+        Pid::from_raw(i32::try_from(child.id().unwrap()).unwrap()),
+        Signal::SIGTERM,
+    )
+    .unwrap();
+    let status = wait_exit(&mut child, &layout).await;
+    let log = layout.log_text();
+    assert!(status.success(), "{status:?}; log:\n{log}");
+    let rounds = log.matches("registered; running one job").count();
+    assert!(
+        (1..=3).contains(&rounds),
+        "{rounds} registrations in 5 s with a 2 s pause; log:\n{log}"
+    );
+    assert!(
+        log.contains("the job step could not run a job"),
+        "log:\n{log}"
+    );
+    assert!(
+        registered_ids(&h).is_empty(),
+        "left: {:?}",
+        registered_ids(&h)
+    );
 }

@@ -59,6 +59,11 @@ pub enum VmError {
     /// Registration failed (the registering step removed what it could).
     #[error("registration failed: {0}")]
     Register(String),
+    /// The job step ended before it could take a job (its message says why); the
+    /// registration is removed and the round retried after the pause, so a broken setting
+    /// does not register and remove agents in a tight loop.
+    #[error("the job step could not run a job: {0}")]
+    JobStep(String),
     /// A directory or process operation failed.
     #[error("{context}: {source}")]
     Io {
@@ -141,6 +146,12 @@ impl VmLoop {
             .run_agent_home
             .clone()
             .unwrap_or_else(|| run.agent_home.clone());
+        if !run_home.join("run.sh").is_file() {
+            return Err(VmError::Config(format!(
+                "{} is missing: install the Azure Pipelines agent there for the job step (--run-agent-home)",
+                run_home.join("run.sh").display()
+            )));
+        }
         if let Some(user) = &user {
             user.check_cannot_read(&run.token_file)?;
             if same_dir(&run_home, &run.agent_home) {
@@ -261,8 +272,10 @@ impl VmLoop {
         if let Some(user) = &self.user {
             self.workspace.give_registration_to(user)?;
         }
-        self.job_step(&agent_name).await?;
+        let job_step = self.job_step(&agent_name).await;
+        // Whatever the job step did, its registration goes.
         self.remove_recorded().await?;
+        job_step?;
         Ok(Round::Done)
     }
 
@@ -308,10 +321,10 @@ impl VmLoop {
             }
         }
         .map_err(VmError::io("waiting for the job step"))?;
-        match std::fs::read_to_string(&paths.termination_log)
+        let message = std::fs::read_to_string(&paths.termination_log)
             .ok()
-            .and_then(|json| TerminationMessage::from_json(&json).ok())
-        {
+            .and_then(|json| TerminationMessage::from_json(&json).ok());
+        match &message {
             Some(message) => tracing::info!(
                 exit = ?status.code(),
                 outcome = ?message.outcome,
@@ -323,7 +336,20 @@ impl VmLoop {
                 tracing::warn!(exit = ?status.code(), "job step finished without a termination message")
             }
         }
-        Ok(())
+        let never_listened = [
+            run_exit::CONFIG_ERROR,
+            run_exit::PREFLIGHT_FAILED,
+            run_exit::REGISTRATION_FAILED,
+            run_exit::ECR_LOGIN_FAILED,
+        ];
+        match status.code() {
+            Some(code) if never_listened.contains(&code) => Err(VmError::JobStep(
+                message
+                    .map(|message| message.exit_reason)
+                    .unwrap_or_else(|| format!("exit code {code}")),
+            )),
+            _ => Ok(()),
+        }
     }
 }
 

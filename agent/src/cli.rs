@@ -34,11 +34,15 @@ pub enum Command {
     BuildPush(Box<BuildPushArgs>),
     /// Check the pod's environment; one line per check with a fix.
     Preflight(PreflightArgs),
+    /// A plain VM's ephemeral agents: register, run exactly one job as `--run-as-user`,
+    /// remove the registration, clean the work directory, start over, forever (a systemd
+    /// service; see examples/vm/).
+    Vm(Box<VmArgs>),
 }
 
 /// `run` and `register` arguments. Paths default to the pod contract's mounts
 /// (`azp_contract::paths`).
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct RunArgs {
     /// Azure DevOps organization or collection URL.
     #[arg(long, env = env::AZP_URL)]
@@ -121,6 +125,33 @@ pub struct RunArgs {
     /// templates that drop the probe and slow nodes).
     #[arg(long, env = "AZP_BUILDKIT_WAIT", default_value_t = 60)]
     pub buildkit_wait: u64,
+}
+
+/// `vm` arguments: those of `run` (the registration directory and termination log are
+/// placed in the state directory instead) plus the loop's own.
+#[derive(Debug, Args)]
+pub struct VmArgs {
+    /// The settings of each registration and job.
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// The loop's state: the record of the registration it holds (removed on the next start
+    /// after a crash) and the registration hand-over.
+    #[arg(long, env = "AZP_VM_STATE_DIR", default_value = "/var/lib/azp-agent")]
+    pub state_dir: PathBuf,
+    /// User the job step (`azp-agent run`, `run.sh` and the job) runs as; required when
+    /// started as root. It must not be able to read the PAT file.
+    #[arg(long, env = "AZP_RUN_AS_USER")]
+    pub run_as_user: Option<String>,
+    /// Agent home of the job step, owned by the run user (default: --agent-home, allowed only
+    /// without --run-as-user).
+    #[arg(long, env = "AZP_RUN_AGENT_HOME")]
+    pub run_agent_home: Option<PathBuf>,
+    /// Stop after this many jobs (0: never).
+    #[arg(long, default_value_t = 0)]
+    pub max_jobs: u64,
+    /// Seconds to wait before starting over after a failed round.
+    #[arg(long, default_value_t = 10)]
+    pub retry_pause: u64,
 }
 
 /// ECR API access shared by subcommands.
@@ -237,7 +268,8 @@ pub struct PreflightArgs {
     /// S3 layer host[:port] (default prod-<region>-starport-layer-bucket.s3.<region>.amazonaws.com).
     #[arg(long, env = env::S3_LAYER_HOST)]
     pub s3_layer_host: Option<String>,
-    /// The AWS identity the pod must use; instance metadata fails unless `any`.
+    /// The AWS identity the pod must use; instance metadata fails unless `any` or
+    /// `instance-profile` (a VM's own role, where a static key that would win fails).
     #[arg(long, env = env::EXPECT_IDENTITY, value_enum, default_value = "any")]
     pub expect_identity: ExpectedIdentity,
     /// Only check how the identity is wired; do not obtain credentials.

@@ -2,7 +2,8 @@
 //!
 //! The library holds everything the binary does so that integration tests and the
 //! binary share one implementation: ECR login ([`ecr`]), image builds ([`build`]) and
-//! start-up checks ([`preflight`]), and the pod's register/run/deregister sequence ([`run`]).
+//! start-up checks ([`preflight`]), the pod's register/run/deregister sequence ([`run`]) and
+//! the plain VM's loop of ephemeral agents ([`vm`]).
 
 pub mod build;
 pub mod cli;
@@ -11,3 +12,4 @@ pub mod env;
 pub mod exit;
 pub mod preflight;
 pub mod run;
+pub mod vm;

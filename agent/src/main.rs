@@ -51,6 +51,7 @@ fn main() -> ExitCode {
             Command::EcrLogin(args) => ecr_login(args).await,
             Command::BuildPush(args) => build_push(args).await,
             Command::Preflight(args) => return preflight(args).await,
+            Command::Vm(args) => vm(*args).await,
         };
         match result {
             Ok(()) => exit::OK,
@@ -96,6 +97,17 @@ async fn run(role: Role, args: RunArgs) -> u8 {
         }
     };
     exit_code(result.exit_code)
+}
+
+/// `azp-agent vm`: returns only on a stop signal, `--max-jobs` or a fatal error.
+async fn vm(args: azp_agent::cli::VmArgs) -> anyhow::Result<()> {
+    use azp_agent::run::signals::StopSignal;
+    let stop = StopSignal::install().context("cannot install signal handlers")?;
+    let inherited: Vec<(String, String)> = std::env::vars().collect();
+    azp_agent::vm::VmLoop::new(args, inherited, stop)?
+        .run()
+        .await?;
+    Ok(())
 }
 
 fn exit_code(code: i32) -> u8 {

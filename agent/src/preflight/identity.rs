@@ -20,6 +20,10 @@ pub enum IdentitySource {
     StaticKeys,
     /// A named profile (`AWS_PROFILE`).
     Profile(String),
+    /// A static key in the shared credentials file (`AWS_SHARED_CREDENTIALS_FILE` or
+    /// `~/.aws/credentials`): the hand-made VM's IAM user key, which the chain prefers to the
+    /// instance role.
+    SharedCredentialsFile(String),
     /// IRSA: web identity token file + role ARN.
     WebIdentity {
         /// Projected token path.
@@ -50,6 +54,14 @@ impl IdentitySource {
         if let Some(profile) = set(env::AWS_PROFILE) {
             return Self::Profile(profile);
         }
+        let credentials_file = set("AWS_SHARED_CREDENTIALS_FILE")
+            .or_else(|| set("HOME").map(|home| format!("{home}/.aws/credentials")));
+        if let Some(path) = credentials_file
+            && std::fs::read_to_string(&path)
+                .is_ok_and(|text| text.to_ascii_lowercase().contains("aws_access_key_id"))
+        {
+            return Self::SharedCredentialsFile(path);
+        }
         if let (Some(token_file), Some(role_arn)) = (
             set(env::AWS_WEB_IDENTITY_TOKEN_FILE),
             set(env::AWS_ROLE_ARN),
@@ -76,6 +88,7 @@ impl IdentitySource {
         match self {
             Self::StaticKeys => "static access keys from the environment".to_owned(),
             Self::Profile(name) => format!("profile {name}"),
+            Self::SharedCredentialsFile(path) => format!("the static key in {path}"),
             Self::WebIdentity { role_arn, .. } => format!("IRSA web identity for {role_arn}"),
             Self::ContainerEndpoint { .. } => {
                 "EKS Pod Identity / container credentials endpoint".to_owned()
@@ -99,6 +112,9 @@ pub enum ExpectedIdentity {
     PodIdentity,
     /// Static keys in the environment.
     Static,
+    /// A plain EC2 instance's own role through IMDSv2 (`azp-agent vm`); a static key that
+    /// would win over it fails.
+    InstanceProfile,
 }
 
 /// Resolves credentials through the real chain, to prove the identity works (not just that env vars exist).
@@ -161,7 +177,13 @@ impl IdentityCheck {
             ExpectedIdentity::PodIdentity => {
                 matches!(self.source, IdentitySource::ContainerEndpoint { .. })
             }
-            ExpectedIdentity::Static => matches!(self.source, IdentitySource::StaticKeys),
+            ExpectedIdentity::Static => matches!(
+                self.source,
+                IdentitySource::StaticKeys | IdentitySource::SharedCredentialsFile(_)
+            ),
+            ExpectedIdentity::InstanceProfile => {
+                matches!(self.source, IdentitySource::InstanceMetadata)
+            }
         };
         if !matches {
             let fix = match self.expected {
@@ -172,6 +194,14 @@ impl IdentityCheck {
                     "create an EKS Pod Identity association for the agent service account and install the eks-pod-identity-agent add-on; set AWS_EC2_METADATA_DISABLED=true so a miss fails loudly"
                 }
                 ExpectedIdentity::Static => "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
+                ExpectedIdentity::InstanceProfile => match self.source {
+                    IdentitySource::None => {
+                        "unset AWS_EC2_METADATA_DISABLED and attach an instance profile to the instance (examples/vm/terraform)"
+                    }
+                    _ => {
+                        "remove the static key (unset AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/AWS_PROFILE, delete ~/.aws/credentials of root and the run user) so the default chain reaches the instance role through IMDSv2; then deactivate the IAM user's key"
+                    }
+                },
                 ExpectedIdentity::Any => {
                     "give the pod an identity (IRSA or EKS Pod Identity), or static keys on a VM"
                 }
@@ -181,6 +211,7 @@ impl IdentityCheck {
                 ExpectedIdentity::Irsa => "IRSA (web identity)",
                 ExpectedIdentity::PodIdentity => "EKS Pod Identity",
                 ExpectedIdentity::Static => "static access keys",
+                ExpectedIdentity::InstanceProfile => "the instance's role (IMDSv2)",
             };
             return Err(CheckResult::fail(
                 format!("expected {expected}, but the chain would use {found}"),
@@ -367,6 +398,56 @@ mod tests {
             probe: None,
         };
         assert_eq!(vm.run().await.status, Status::Pass);
+    }
+
+    #[tokio::test]
+    #[allow(clippy::unwrap_used, reason = "test")]
+    async fn a_vm_expecting_its_instance_role_fails_when_a_static_key_would_win() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = dir.path().display().to_string();
+        std::fs::create_dir_all(dir.path().join(".aws")).unwrap();
+        let vars = [("HOME", home.as_str())];
+        // No key anywhere: the chain reaches instance metadata, which is what the VM expects.
+        assert_eq!(detect(&vars), IdentitySource::InstanceMetadata);
+        let role = IdentityCheck {
+            source: detect(&vars),
+            expected: ExpectedIdentity::InstanceProfile,
+            probe: None,
+        };
+        assert_eq!(role.run().await.status, Status::Pass);
+
+        // The hand-made VM's IAM user key, left in ~/.aws/credentials.
+        std::fs::write(
+            dir.path().join(".aws/credentials"),
+            "[default]\naws_access_key_id = AKIAEXAMPLE\naws_secret_access_key = s3cret\n",
+        )
+        .unwrap();
+        for (source, names) in [
+            (detect(&vars), ".aws/credentials"),
+            (
+                detect(&[
+                    (env::AWS_ACCESS_KEY_ID, "AKIA"),
+                    (env::AWS_SECRET_ACCESS_KEY, "s3cret"),
+                ]),
+                "static access keys from the environment",
+            ),
+        ] {
+            let check = IdentityCheck {
+                source,
+                expected: ExpectedIdentity::InstanceProfile,
+                probe: None,
+            };
+            let result = check.run().await;
+            assert_eq!(result.status, Status::Fail);
+            assert!(result.detail.contains(names), "{}", result.detail);
+            assert!(
+                result.detail.contains("instance's role"),
+                "{}",
+                result.detail
+            );
+            assert!(!result.detail.contains("s3cret"), "{}", result.detail);
+            assert!(result.fix.unwrap_or_default().contains("IMDSv2"));
+        }
     }
 
     struct FailingProbe;

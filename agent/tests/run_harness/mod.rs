@@ -19,7 +19,7 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use tokio::process::Command;
 
-use processes::ProcSampler;
+pub use processes::ProcSampler;
 pub use processes::{catches_sigterm, listener_of};
 
 const AGENT: &str = env!("CARGO_BIN_EXE_azp-agent");

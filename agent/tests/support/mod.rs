@@ -4,6 +4,7 @@
 
 pub mod buildkit;
 pub mod faulty_proxy;
+pub mod imds;
 mod peers;
 
 use std::path::Path;

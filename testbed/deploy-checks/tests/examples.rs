@@ -216,11 +216,9 @@ fn pipeline_builds_with_azp_agent_and_no_longer_uses_a_service_connection() {
     }
 }
 
-#[test]
-fn terraform_parses_as_hcl_and_holds_the_private_push_path() {
-    let dir = workspace().join("examples/terraform");
-    // python-hcl2 parses every file and prints what the assertions below need, as JSON.
-    let script = r#"
+/// python-hcl2 parses every `*.tf` file of a directory and prints what the assertions need, as
+/// JSON (files, resources, data sources, and all the text).
+const TERRAFORM_SUMMARY: &str = r#"
 import glob, json, os, sys, hcl2
 out = {"files": [], "resources": [], "data": [], "text": ""}
 for path in sorted(glob.glob(os.path.join(sys.argv[1], "*.tf"))):
@@ -239,13 +237,21 @@ for path in sorted(glob.glob(os.path.join(sys.argv[1], "*.tf"))):
                 out["data"].append(kind.strip("\"") + "." + name.strip("\""))
 print(json.dumps(out))
 "#;
+
+/// [`TERRAFORM_SUMMARY`] of `dir`; panics with the parser's message when a file does not parse.
+fn terraform_summary(dir: &std::path::Path) -> serde_json::Value {
     let output = Command::new(tool("venv/bin/python"))
-        .args(["-c", script])
-        .arg(&dir)
+        .args(["-c", TERRAFORM_SUMMARY])
+        .arg(dir)
         .output()
         .unwrap();
     assert!(output.status.success(), "{}", text(&output));
-    let parsed: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+#[test]
+fn terraform_parses_as_hcl_and_holds_the_private_push_path() {
+    let parsed = terraform_summary(&workspace().join("examples/terraform"));
     let resources = parsed["resources"].to_string();
     for expected in [
         "aws_ecr_repository.app",
@@ -283,9 +289,80 @@ print(json.dumps(out))
     )
     .unwrap();
     let output = Command::new(tool("venv/bin/python"))
-        .args(["-c", script])
+        .args(["-c", TERRAFORM_SUMMARY])
         .arg(broken.path())
         .output()
         .unwrap();
     assert!(!output.status.success(), "{}", text(&output));
+}
+
+#[test]
+fn vm_terraform_parses_and_gives_a_private_instance_push_rights_on_one_repository() {
+    let dir = workspace().join("examples/vm/terraform");
+    let parsed = terraform_summary(&dir);
+    let resources = parsed["resources"].to_string();
+    for expected in [
+        "aws_instance.vm_agent",
+        "aws_iam_instance_profile.vm_agent",
+        "aws_iam_role.vm_agent",
+        "aws_iam_role_policy.vm_agent_push",
+        "aws_ecr_repository.app",
+        "aws_ecr_repository_policy.app",
+        // The endpoints come from the EKS example's own file.
+        "aws_vpc_endpoint.interface",
+        "aws_vpc_endpoint.s3",
+    ] {
+        assert!(
+            resources.contains(expected),
+            "missing {expected} in {resources}"
+        );
+    }
+    assert!(
+        !resources.contains("aws_ecr_repository.build_cache"),
+        "the VM pushes to one repository: {resources}"
+    );
+    let linked = std::fs::read_link(dir.join("vpc_endpoints.tf")).unwrap();
+    assert_eq!(linked, PathBuf::from("../../terraform/vpc_endpoints.tf"));
+    let all = parsed["text"].as_str().unwrap();
+    for expected in [
+        "associate_public_ip_address = false",
+        "http_tokens                 = \"required\"",
+        "\"ec2.amazonaws.com\"",
+        "resources = [aws_ecr_repository.app.arn]",
+        "aws:SourceVpce",
+    ] {
+        assert!(all.contains(expected), "VM terraform lacks {expected}");
+    }
+    // No static key anywhere: the instance role is the identity.
+    for banned in ["aws_iam_access_key", "aws_iam_user"] {
+        assert!(!all.contains(banned), "VM terraform has {banned}");
+    }
+    // The user data installs the agent (twice: register and run homes), azp-agent and the unit,
+    // and carries no PAT.
+    let user_data = std::fs::read_to_string(dir.join("user-data.sh.tftpl")).unwrap();
+    for expected in [
+        "/usr/local/bin/azp-agent",
+        "sha256sum -c",
+        "tar -xzf /tmp/azp-agent-package.tar.gz -C /opt/azp-agent",
+        "tar -xzf /tmp/azp-agent-package.tar.gz -C /home/azp-job/agent",
+        "/etc/systemd/system/azp-agent.service",
+        "systemctl enable azp-agent.service",
+        "AZP_EXPECT_IDENTITY=instance-profile",
+    ] {
+        assert!(user_data.contains(expected), "user data lacks {expected}");
+    }
+    assert!(
+        !user_data.contains("> /etc/azp-agent/pat"),
+        "user data writes the PAT"
+    );
+    for banned in [
+        "variable \"pat\"",
+        "variable \"azp_pat\"",
+        "variable \"azp_token\"",
+    ] {
+        assert!(
+            !all.contains(banned),
+            "a PAT variable ends up in user data: {banned}"
+        );
+    }
 }

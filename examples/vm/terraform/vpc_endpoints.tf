@@ -1,0 +1,1 @@
+../../terraform/vpc_endpoints.tf

@@ -151,13 +151,13 @@ impl ApiError {
         )
     }
 
-    /// 415 for a request body kube-sim cannot decode (protobuf, CBOR).
+    /// 415 for a request body kube-sim cannot decode (CBOR, protobuf of a kind without a conversion).
     pub fn unsupported_body_type(content_type: &str) -> Self {
         Self::new(
             415,
             "UnsupportedMediaType",
             format!(
-                "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (got {content_type:?}; kube-sim does not implement protobuf or CBOR)"
+                "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (got {content_type:?}; kube-sim does not implement CBOR, nor protobuf beyond Secrets, ConfigMaps and Namespaces)"
             ),
         )
     }

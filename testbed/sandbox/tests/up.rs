@@ -102,6 +102,63 @@ fn up_runs_the_example_agentpool_and_queue_runs_a_job_on_it() {
         "agentpool.azp.dev/linux"
     );
 
+    // kubectl sends built-in types as protobuf: the README's own one-liners work here too.
+    let kubectl_ok = |args: &[&str]| {
+        let output = Command::new(kubectl())
+            .args(["--kubeconfig", &kubeconfig])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "kubectl {args:?}: {}",
+            text(&output)
+        );
+        String::from_utf8_lossy(&output.stdout).trim().to_owned()
+    };
+    kubectl_ok(&["create", "namespace", "azp"]);
+    kubectl_ok(&[
+        "-n",
+        "azp",
+        "create",
+        "secret",
+        "generic",
+        "azp-pat",
+        "--from-literal=token=not-a-real-pat",
+    ]);
+    kubectl_ok(&[
+        "-n",
+        "azp",
+        "create",
+        "configmap",
+        "settings",
+        "--from-literal=level=debug",
+    ]);
+    assert_eq!(
+        kubectl_ok(&[
+            "-n",
+            "azp",
+            "get",
+            "secret",
+            "azp-pat",
+            "-o",
+            "jsonpath={.data.token}"
+        ]),
+        "bm90LWEtcmVhbC1wYXQ="
+    );
+    assert_eq!(
+        kubectl_ok(&[
+            "-n",
+            "azp",
+            "get",
+            "configmap",
+            "settings",
+            "-o",
+            "jsonpath={.data.level}"
+        ]),
+        "debug"
+    );
+
     // A job queued in the example's pool runs on a pod of that AgentPool, with its script's output.
     let queued = sandbox()
         .args([

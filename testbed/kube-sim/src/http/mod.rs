@@ -1,6 +1,7 @@
 //! The HTTP front: routing, query parsing, verbs → `Cluster` operations.
 pub mod discovery;
 pub mod openapi;
+pub mod protobuf;
 pub mod render;
 pub mod route;
 pub mod watch;
@@ -179,8 +180,12 @@ fn parse_body(headers: &HeaderMap, body: &Bytes) -> Result<Value, ApiError> {
         .and_then(|v| v.to_str().ok())
         .unwrap_or("application/json");
     let base = content_type.split(';').next().unwrap_or("").trim();
+    if base == protobuf::MEDIA_TYPE {
+        // kubectl sends built-in types as protobuf (`kubectl create secret generic …`).
+        return protobuf::decode(body);
+    }
     if !matches!(base, "application/json" | "application/yaml" | "" | "*/*") {
-        // Protobuf and CBOR are not implemented: say so (clients then retry with JSON) instead of guessing.
+        // CBOR is not implemented: say so (clients then retry with JSON) instead of guessing.
         return Err(ApiError::unsupported_body_type(content_type));
     }
     // kubectl and kube-rs send JSON; YAML is accepted as the real server does for some clients.

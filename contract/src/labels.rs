@@ -15,6 +15,10 @@ pub const COMPONENT_AGENT: &str = "agent";
 pub const DO_NOT_DISRUPT: &str = "karpenter.sh/do-not-disrupt";
 /// Value of [`DO_NOT_DISRUPT`].
 pub const DO_NOT_DISRUPT_VALUE: &str = "true";
+/// Annotation telling the Cluster Autoscaler not to evict the pod when it scales a node down.
+pub const SAFE_TO_EVICT: &str = "cluster-autoscaler.kubernetes.io/safe-to-evict";
+/// Value of [`SAFE_TO_EVICT`]: a running job must never be evicted by a scale-down.
+pub const SAFE_TO_EVICT_VALUE: &str = "false";
 /// Annotation holding the Azure DevOps agent name the pod registers as.
 pub const AGENT_NAME: &str = "azp.dev/agent-name";
 /// Annotation set (RFC 3339 time) once the operator disabled the pod's agent for scale-down.

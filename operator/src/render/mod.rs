@@ -270,6 +270,11 @@ pub(crate) fn pod_annotations(agent_name: &str) -> BTreeMap<String, String> {
             labels::DO_NOT_DISRUPT.into(),
             labels::DO_NOT_DISRUPT_VALUE.into(),
         ),
+        // The same promise to the Cluster Autoscaler, for clusters that do not run Karpenter.
+        (
+            labels::SAFE_TO_EVICT.into(),
+            labels::SAFE_TO_EVICT_VALUE.into(),
+        ),
         (labels::AGENT_NAME.into(), agent_name.into()),
     ])
 }

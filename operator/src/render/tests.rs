@@ -48,6 +48,10 @@ fn pod_carries_labels_annotations_and_owner() {
     assert_eq!(labels[labels::POOL], "linux");
     let annotations = pod.metadata.annotations.as_ref().unwrap();
     assert_eq!(annotations[labels::DO_NOT_DISRUPT], "true");
+    assert_eq!(
+        annotations["cluster-autoscaler.kubernetes.io/safe-to-evict"],
+        "false"
+    );
     assert_eq!(annotations[labels::AGENT_NAME], "ci.linux-abcde");
     let owner = &pod.metadata.owner_references.as_ref().unwrap()[0];
     assert_eq!(

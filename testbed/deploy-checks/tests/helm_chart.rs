@@ -220,7 +220,13 @@ fn optional_servicemonitor_networkpolicy_and_agentpools_render_from_the_example(
     let helm = Helm::new();
     let docs = documents(&helm.render(&[&example_values()[0]], &[]));
     assert_eq!(of_kind(&docs, "ServiceMonitor").len(), 1);
-    assert_eq!(of_kind(&docs, "NetworkPolicy").len(), 1);
+    // The operator's own policy and the agent pods' one.
+    assert_eq!(of_kind(&docs, "NetworkPolicy").len(), 2);
+    assert_eq!(
+        of_kind(&docs, "ConfigMap").len(),
+        1,
+        "the Grafana dashboard"
+    );
     let pools = of_kind(&docs, "AgentPool");
     assert_eq!(pools.len(), 1);
     assert_eq!(pools[0]["metadata"]["namespace"], "azp");
@@ -357,4 +363,145 @@ fn the_hook_ingress_exposes_only_the_hook_port_and_passes_kubernetes_validate() 
         .template(&[], &[sets[0], sets[1], sets[2]])
         .unwrap_err();
     assert!(error.contains("serviceHook.ingress.host"), "{error}");
+}
+
+#[test]
+fn the_grafana_dashboard_is_a_configmap_for_the_sidecar_holding_the_shipped_json() {
+    let helm = Helm::new();
+    let docs = documents(&helm.render(
+        &[],
+        &[
+            "grafanaDashboard.enabled=true",
+            "grafanaDashboard.namespace=monitoring",
+        ],
+    ));
+    let maps = of_kind(&docs, "ConfigMap");
+    assert_eq!(maps.len(), 1, "{maps:?}");
+    let map = maps[0];
+    assert_eq!(map["metadata"]["namespace"], "monitoring");
+    assert_eq!(map["metadata"]["labels"]["grafana_dashboard"], "1");
+    let shipped: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(chart().join("dashboards/azp-operator.json")).unwrap(),
+    )
+    .unwrap();
+    let rendered: serde_json::Value =
+        serde_json::from_str(map["data"]["azp-operator.json"].as_str().unwrap()).unwrap();
+    assert_eq!(rendered, shipped);
+    // Off by default: nothing for a cluster without Grafana.
+    assert!(of_kind(&documents(&helm.render(&[], &[])), "ConfigMap").is_empty());
+}
+
+#[test]
+fn the_agent_network_policy_selects_the_operators_pods_and_allows_only_dns_https_and_buildkit() {
+    let helm = Helm::new();
+    let docs = documents(&helm.render(
+        &[],
+        &[
+            "watch.namespace=azp",
+            "agentNetworkPolicy.enabled=true",
+            "agentNetworkPolicy.remoteBuildkit.cidr=10.20.0.0/16",
+        ],
+    ));
+    let policies: Vec<_> = of_kind(&docs, "NetworkPolicy")
+        .into_iter()
+        .filter(|p| p["metadata"]["name"].as_str().unwrap().ends_with("-agents"))
+        .collect();
+    assert_eq!(policies.len(), 1);
+    let policy = policies[0];
+    assert_eq!(policy["metadata"]["namespace"], "azp");
+    // The labels the operator puts on every agent pod (azp-contract).
+    assert_eq!(
+        policy["spec"]["podSelector"]["matchLabels"],
+        serde_json::json!({
+            azp_contract::labels::MANAGED_BY: azp_contract::labels::MANAGED_BY_VALUE,
+            azp_contract::labels::COMPONENT: azp_contract::labels::COMPONENT_AGENT,
+        })
+    );
+    assert_eq!(policy["spec"]["ingress"], serde_json::json!([]));
+    let ports: Vec<u64> = policy["spec"]["egress"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|rule| rule["ports"].as_array().unwrap().clone())
+        .map(|port| port["port"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ports, [53, 53, 443, 1234]);
+    // Watching every namespace, the chart cannot guess where the pods run.
+    let error = helm
+        .template(
+            &[],
+            &[
+                "watch.allNamespaces=true",
+                "agentNetworkPolicy.enabled=true",
+            ],
+        )
+        .unwrap_err();
+    assert!(
+        error.contains("needs agentNetworkPolicy.namespaces"),
+        "{error}"
+    );
+    let docs = documents(&helm.render(
+        &[],
+        &[
+            "watch.allNamespaces=true",
+            "agentNetworkPolicy.enabled=true",
+            "agentNetworkPolicy.namespaces={team-a,team-b}",
+        ],
+    ));
+    assert_eq!(of_kind(&docs, "NetworkPolicy").len(), 2);
+}
+
+#[test]
+fn operator_env_env_from_extra_args_and_startup_flags_reach_the_container() {
+    let helm = Helm::new();
+    let docs = documents(&helm.render(
+        &[],
+        &[
+            "env[0].name=HTTPS_PROXY",
+            "env[0].value=http://proxy.internal:3128",
+            "envFrom[0].configMapRef.name=proxy-settings",
+            "extraArgs[0]=--lease-duration-seconds=30",
+            "operator.podStartupTimeoutSeconds=900",
+        ],
+    ));
+    let container = &of_kind(&docs, "Deployment")[0]["spec"]["template"]["spec"]["containers"][0];
+    let env = container["env"].as_array().unwrap();
+    assert!(
+        env.iter()
+            .any(|e| e["name"] == "HTTPS_PROXY" && e["value"] == "http://proxy.internal:3128"),
+        "{env:?}"
+    );
+    assert_eq!(
+        container["envFrom"][0]["configMapRef"]["name"],
+        "proxy-settings"
+    );
+    let args: Vec<&str> = container["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert!(
+        args.contains(&"--pod-startup-timeout-seconds=900"),
+        "{args:?}"
+    );
+    assert!(
+        args.contains(&"--pod-startup-warning-seconds=300"),
+        "{args:?}"
+    );
+    assert_eq!(args.last(), Some(&"--lease-duration-seconds=30"));
+    for set in [
+        "extraArgs[0]=lease-duration-seconds=30",
+        "agentNetworkPolicy.httpsCidrs[0]=everywhere",
+        "grafanaDashboard.enabled=yes",
+        "operator.podStartupTimeoutSeconds=0",
+    ] {
+        let error = helm
+            .template(&[], &[set])
+            .expect_err(&format!("--set {set} should be rejected"));
+        assert!(
+            error.contains("values don't meet") || error.contains("schema"),
+            "{set}: {error}"
+        );
+    }
 }

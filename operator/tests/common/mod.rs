@@ -50,9 +50,14 @@ fn crds_dir() -> PathBuf {
 
 impl Harness {
     pub async fn start(pools: &[&str]) -> Self {
+        Self::start_with_crds(pools, &crds_dir()).await
+    }
+
+    /// As [`Harness::start`], with the CRDs of `crds` (e.g. an older AgentPool CRD).
+    pub async fn start_with_crds(pools: &[&str], crds: &std::path::Path) -> Self {
         let sim = RunningKubeSim::start(
             KubeSimConfig {
-                crds_dir: Some(crds_dir()),
+                crds_dir: Some(crds.to_path_buf()),
                 ..KubeSimConfig::default()
             },
             "127.0.0.1:0".parse().unwrap(),

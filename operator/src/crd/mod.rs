@@ -9,6 +9,7 @@
 
 mod organization;
 mod registration;
+mod schedule;
 mod schema;
 mod spec;
 mod status;
@@ -16,6 +17,7 @@ mod view;
 
 pub use organization::{OrganizationUrlError, check_organization_url};
 pub use registration::Registration;
+pub use schedule::{ScheduleError, StandbySchedule, Weekday, scheduled_min_idle};
 pub use spec::{
     AgentPool, AgentPoolSpec, AgentSpec, AuthSpec, BuildkitMode, BuildkitSpec, CaBundleSource,
     DEFAULT_BUILDKIT_IMAGE, DEFAULT_PRIVILEGED_BUILDKIT_IMAGE, EcrSpec, KeyReference,

@@ -7,7 +7,9 @@ use k8s_openapi::api::core::v1::{EnvVar, ResourceRequirements};
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
+use super::schedule::{StandbySchedule, scheduled_min_idle};
 use super::status::AgentPoolStatus;
+use super::view::ViewError;
 use crate::duration::{DurationError, parse_go_duration};
 use crate::plan::ScalingPolicy;
 
@@ -198,13 +200,29 @@ pub struct ScalingSpec {
     #[x_kube(validation = kube::core::Rule::new(concat!("self.matches('", go_duration_pattern!(), "') && duration(self) >= duration('5s') && duration(self) <= duration('10m')")).message("must be a duration between 5s and 10m, e.g. 15s"))]
     #[schemars(length(max = 32))]
     pub poll_interval: String,
+    /// Standby schedules: windows of local time with their own `minIdle` (e.g. five warm
+    /// agents on weekdays 08:00–18:00 in `Europe/Berlin`). Outside every window `minIdle`
+    /// applies; where windows overlap, the largest `minIdle` wins.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 20))]
+    pub schedules: Vec<StandbySchedule>,
 }
 
 impl ScalingSpec {
-    /// The planner's view of these settings, with durations parsed.
-    pub fn policy(&self) -> Result<ScalingPolicy, DurationError> {
+    /// The planner's view of these settings now, with durations parsed and the standby
+    /// schedules applied.
+    pub fn policy(&self) -> Result<ScalingPolicy, ViewError> {
+        self.policy_at(chrono::Utc::now())
+    }
+
+    /// The planner's view of these settings at `now`.
+    pub fn policy_at(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<ScalingPolicy, ViewError> {
+        let scheduled = scheduled_min_idle(&self.schedules, now)?;
         Ok(ScalingPolicy {
-            min_idle: self.min_idle,
+            min_idle: scheduled.unwrap_or(self.min_idle).min(self.max_agents),
             max_agents: self.max_agents,
             idle_timeout: parse_go_duration(&self.idle_timeout)?,
         })
@@ -223,6 +241,7 @@ impl Default for ScalingSpec {
             max_agents: default_max_agents(),
             idle_timeout: default_idle_timeout(),
             poll_interval: default_poll_interval(),
+            schedules: Vec::new(),
         }
     }
 }

@@ -496,3 +496,32 @@ fn reserved_capability_is_the_contracts_ownership_capability() {
     let errors = cel_errors(&with(&format!("capabilities.{owner}"), json!("ci/x")));
     assert!(errors.iter().any(|e| e.contains("reserved")), "{errors:?}");
 }
+
+#[test]
+fn a_malformed_standby_schedule_is_refused_at_the_field() {
+    for (schedule, expected) in [
+        (
+            json!({"timeZone": "UTC", "start": "8:00", "end": "18:00", "minIdle": 1}),
+            "spec.scaling.schedules[0].start: must be HH:MM, e.g. 08:00",
+        ),
+        (
+            json!({"timeZone": "UTC", "start": "08:00", "end": "24:00", "minIdle": 1}),
+            "spec.scaling.schedules[0].end: must be HH:MM, e.g. 18:00",
+        ),
+        (
+            json!({"timeZone": "Berlin time", "start": "08:00", "end": "18:00", "minIdle": 1}),
+            "spec.scaling.schedules[0].timeZone: must be an IANA time zone name, e.g. Europe/Berlin",
+        ),
+    ] {
+        let errors = cel_errors(&with("scaling.schedules", json!([schedule])));
+        assert!(
+            errors.iter().any(|e| e == expected),
+            "{expected}: {errors:?}"
+        );
+    }
+    let valid = json!([{"timeZone": "America/Argentina/Buenos_Aires", "days": ["Mon", "Sat"], "start": "22:00", "end": "06:00", "minIdle": 3}]);
+    assert_eq!(
+        cel_errors(&with("scaling.schedules", valid)),
+        Vec::<String>::new()
+    );
+}

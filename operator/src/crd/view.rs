@@ -17,6 +17,9 @@ pub enum ViewError {
     /// A duration the schema should have refused (e.g. a CRD installed without its rules).
     #[error("spec.scaling.idleTimeout: {0}")]
     IdleTimeout(#[from] DurationError),
+    /// A standby schedule the schema could not refuse (an unknown time zone).
+    #[error(transparent)]
+    Schedule(#[from] super::ScheduleError),
 }
 
 /// Identity of one Azure DevOps agent pool: every AgentPool with the same key shares one

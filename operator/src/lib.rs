@@ -18,6 +18,7 @@ pub mod mint;
 pub mod observe;
 pub mod plan;
 pub mod poller;
+pub mod published;
 pub mod render;
 pub mod secrets;
 pub mod server;

@@ -1,7 +1,5 @@
 //! From an `AgentPool` resource to what the planner and the shared poller need.
 
-use std::collections::BTreeMap;
-
 use kube::ResourceExt;
 
 use super::spec::{AgentPool, AgentPoolSpec};
@@ -39,22 +37,6 @@ impl AgentPoolSpec {
             pool: self.pool.to_lowercase(),
         }
     }
-
-    /// Capabilities the agents of this spec advertise, as the planner matches demands:
-    /// names of `agent.env` entries (the official agent reports environment variables as
-    /// capabilities; a `valueFrom` value is unknown here and counts as empty), overridden by
-    /// `capabilities`.
-    pub fn advertised_capabilities(&self) -> BTreeMap<String, String> {
-        let mut capabilities: BTreeMap<String, String> = self
-            .agent
-            .env
-            .iter()
-            .flatten()
-            .map(|var| (var.name.clone(), var.value.clone().unwrap_or_default()))
-            .collect();
-        capabilities.extend(self.capabilities.clone());
-        capabilities
-    }
 }
 
 impl AgentPool {
@@ -70,7 +52,7 @@ impl AgentPool {
     pub fn planner_view(&self) -> Result<AgentPoolView, ViewError> {
         Ok(AgentPoolView {
             key: self.pool_key()?,
-            capabilities: self.spec.advertised_capabilities(),
+            capabilities: crate::published::capabilities(self),
             scaling: self.spec.scaling.policy()?,
             generation: self.metadata.generation.unwrap_or_default(),
             deleting: self.metadata.deletion_timestamp.is_some(),
@@ -126,15 +108,11 @@ mod tests {
         assert_eq!(view.scaling.min_idle, 1);
         assert_eq!(view.scaling.max_agents, 5);
         assert_eq!(view.scaling.idle_timeout, Duration::from_secs(90));
-        let expected: BTreeMap<String, String> = [
-            ("FROM_SECRET", ""),
-            ("JAVA_HOME", "/opt/java"),
-            ("buildkit", "true"),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect();
-        assert_eq!(view.capabilities, expected);
+        let get = |name: &str| view.capabilities.get(name).map(String::as_str);
+        assert_eq!(get("FROM_SECRET"), Some(""));
+        assert_eq!(get("JAVA_HOME"), Some("/opt/java"));
+        assert_eq!(get("buildkit"), Some("true"));
+        assert_eq!(get("Agent.OS"), Some("Linux"));
     }
 
     #[test]

@@ -286,7 +286,7 @@ pub(crate) fn owner_reference(pool: &AgentPool) -> Option<OwnerReference> {
     })
 }
 
-fn agent_env(pool: &AgentPool, namespace: &str, agent_name: &str) -> Vec<EnvVar> {
+pub(crate) fn agent_env(pool: &AgentPool, namespace: &str, agent_name: &str) -> Vec<EnvVar> {
     let spec = &pool.spec;
     let owner = naming::AgentPoolRef::new(namespace, pool.name_any()).to_string();
     let capabilities =
@@ -336,15 +336,20 @@ fn agent_env(pool: &AgentPool, namespace: &str, agent_name: &str) -> Vec<EnvVar>
         ));
     }
     // User variables last; names the contract reserves are dropped so a user cannot
-    // override the agent name or ownership proof.
-    vars.extend(
-        spec.agent
-            .env
-            .iter()
-            .flatten()
-            .filter(|var| !env::ALL.contains(&var.name.as_str()))
-            .cloned(),
-    );
+    // override the agent name or ownership proof. `azp-agent` passes exactly the names
+    // listed in AZP_PASS_ENV on to the agent, so they reach the job and are published.
+    let user: Vec<&EnvVar> = spec
+        .agent
+        .env
+        .iter()
+        .flatten()
+        .filter(|var| azp_contract::agent_env::is_user_variable(&var.name))
+        .collect();
+    if !user.is_empty() {
+        let names: Vec<&str> = user.iter().map(|var| var.name.as_str()).collect();
+        vars.push(value(env::PASS_ENV, &names.join(",")));
+    }
+    vars.extend(user.into_iter().cloned());
     vars
 }
 

@@ -43,7 +43,8 @@ pub enum Demand {
     Exists(String),
     /// `name -equals value`.
     Equals(String, String),
-    /// `name -gtVersion value`; ignored for `Agent.Version` (every agent we run is current).
+    /// `name -gtVersion value`; for an `Agent.Version` not known yet, assumed satisfied
+    /// (every agent image we run is current).
     GtVersion(String, String),
     /// Anything else; never satisfied, so the job is reported rather than guessed at.
     Unsupported(String),
@@ -108,9 +109,10 @@ impl AdvertisedCapabilities {
                 self.by_name.get(&name.to_lowercase()),
                 Some(Some(value)) if value.eq_ignore_ascii_case(wanted)
             ),
-            Demand::GtVersion(name, _) if name.eq_ignore_ascii_case("Agent.Version") => true,
             Demand::GtVersion(name, minimum) => match self.by_name.get(&name.to_lowercase()) {
                 Some(Some(value)) => version_greater(value, minimum),
+                // The image's agent version is not learned yet: assume it is current.
+                Some(None) if name.eq_ignore_ascii_case("Agent.Version") => true,
                 _ => false,
             },
             Demand::Unsupported(_) => false,
@@ -331,6 +333,33 @@ mod tests {
                 caps.satisfies(&Demand::parse(demand)),
                 *expected,
                 "{demand}"
+            );
+        }
+    }
+
+    /// The same table the Azure DevOps emulator's matching is checked against: the planner
+    /// creates a pod exactly for the jobs Azure DevOps would give its agent.
+    #[test]
+    fn demand_matching_follows_the_shared_table() {
+        let table: serde_json::Value =
+            serde_json::from_str(include_str!("../../../testbed/demand-matching-cases.json"))
+                .unwrap();
+        let pairs: BTreeMap<String, String> =
+            serde_json::from_value(table["capabilities"].clone()).unwrap();
+        let pairs: Vec<(&str, &str)> = pairs
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let caps = capabilities(&pairs);
+        let cases = table["cases"].as_array().unwrap();
+        assert!(cases.len() > 20);
+        for case in cases {
+            let demand = case["demand"].as_str().unwrap();
+            let expected = case["satisfied"].as_bool().unwrap();
+            assert_eq!(
+                caps.satisfies(&Demand::parse(demand)),
+                expected,
+                "{demand:?}"
             );
         }
     }

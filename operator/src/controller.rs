@@ -443,6 +443,29 @@ impl Controller {
             }
         }
 
+        // 4b. What each image publishes (learned from its first online agent), and the
+        // placeholders kept in step with what the agents publish.
+        let mut learned: HashMap<PoolKey, crate::crd::ImageCapabilities> = HashMap::new();
+        for member in members
+            .iter()
+            .filter(|m| m.pool.metadata.deletion_timestamp.is_none())
+        {
+            if let Some(image) = crate::learn::learn(member.pool, &observation.agents, pods) {
+                info!(pool = %member.key, image = %image.image, agent = %image.agent, "learned what the agent image publishes");
+                learned.insert(member.key.clone(), image);
+            }
+            if let Err(error) = crate::learn::refresh_placeholder(
+                &client,
+                pool_id,
+                member.pool,
+                &observation.agents,
+            )
+            .await
+            {
+                warn!(%error, pool = %member.key, "could not update the placeholder's capabilities");
+            }
+        }
+
         // 5. Plan.
         let snapshot = PoolSnapshot {
             pools: members
@@ -650,6 +673,7 @@ impl Controller {
                 succeeded,
                 failed,
                 buildkit_signal,
+                image_capabilities: learned.remove(&member.key),
             };
             self.write_status(member.pool, &health, &update).await;
             self.export_gauges(&member.key, plan, &snapshot);

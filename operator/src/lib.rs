@@ -13,6 +13,7 @@ pub mod events;
 pub mod hooks;
 pub mod inventory;
 pub mod leader;
+pub mod learn;
 pub mod metrics;
 pub mod mint;
 pub mod observe;

@@ -160,6 +160,8 @@ pub struct StatusUpdate {
     pub failed: u64,
     /// What this pass's finished pods said about BuildKit (see [`crate::buildkit_health`]).
     pub buildkit_signal: Option<crate::buildkit_health::Signal>,
+    /// What the image publishes, learned in this pass ([`crate::learn`]).
+    pub image_capabilities: Option<crate::crd::ImageCapabilities>,
 }
 
 /// The full status the operator owns, computed from the stored one plus this reconcile.
@@ -198,6 +200,12 @@ pub fn next_status(pool: &AgentPool, health: &Health, update: &StatusUpdate) -> 
             .or(previous.placeholder_agent_id),
         jobs_succeeded: previous.jobs_succeeded + update.succeeded,
         jobs_failed: previous.jobs_failed + update.failed,
+        // Kept while it describes the current image; a new image is learned afresh.
+        image_capabilities: update
+            .image_capabilities
+            .clone()
+            .or(previous.image_capabilities)
+            .filter(|learned| learned.image == pool.spec.agent.image),
     }
 }
 

@@ -1,7 +1,8 @@
 //! Rule 2: each pending job is counted for exactly one AgentPool.
 //!
-//! Of the AgentPools that can serve a job, the most specific wins: the one with the fewest
-//! user capabilities the job does not demand, then the smallest `namespace/name`. KEDA scales
+//! Of the AgentPools that can serve a job, the most specific wins: the one whose spec offers
+//! the most of the job's demands itself, then the one with the fewest user capabilities the
+//! job does not demand, then the smallest `namespace/name`. KEDA scales
 //! every ScaledJob whose demands match (kedacore/keda#4195, #5303); counting each job once
 //! is what prevents that duplicate scale-up.
 //!
@@ -87,15 +88,15 @@ pub struct AdvertisedCapabilities {
 }
 
 impl AdvertisedCapabilities {
-    /// The capabilities of `pool`'s agents: implicit ones, the ownership capability and the
-    /// AgentPool's own (which override implicit ones of the same name).
+    /// The capabilities of `pool`'s agents: implicit ones, the ownership capability, what
+    /// they publish and the AgentPool's own (later ones override earlier ones).
     pub fn of(pool: &AgentPoolView) -> Self {
         let mut by_name: BTreeMap<String, Option<String>> = IMPLICIT_CAPABILITIES
             .iter()
             .map(|(name, value)| (name.to_lowercase(), value.map(str::to_owned)))
             .collect();
         by_name.insert(OWNER_CAPABILITY.to_lowercase(), Some(pool.key.to_string()));
-        for (name, value) in &pool.capabilities {
+        for (name, value) in pool.published.iter().chain(&pool.capabilities) {
             by_name.insert(name.to_lowercase(), Some(value.clone()));
         }
         Self { by_name }
@@ -191,19 +192,23 @@ pub(crate) fn attribute_jobs(snapshot: &PoolSnapshot, index: &PoolIndex<'_>) -> 
             .iter()
             .map(|d| Demand::parse(d).name().to_lowercase())
             .collect();
-        let mut best: Option<(usize, &PoolKey)> = None;
+        let mut best: Option<(usize, usize, &PoolKey)> = None;
         for candidate in candidates.iter().filter(|c| c.can_serve(job)) {
             *attribution
                 .servable
                 .entry(candidate.pool.key.clone())
                 .or_default() += 1;
-            let rank = (candidate.extra_capabilities(&demanded), &candidate.pool.key);
+            let rank = (
+                candidate.not_offered_by_spec(&demanded),
+                candidate.extra_capabilities(&demanded),
+                &candidate.pool.key,
+            );
             if best.is_none_or(|current| rank < current) {
                 best = Some(rank);
             }
         }
         match best {
-            Some((_, key)) => attribution
+            Some((_, _, key)) => attribution
                 .pending
                 .entry(key.clone())
                 .or_default()
@@ -246,6 +251,21 @@ impl<'a> Candidate<'a> {
         }
     }
 
+    /// Demanded names the AgentPool's spec does not offer itself (they are met by what every
+    /// agent or the image publishes, which other AgentPools share).
+    fn not_offered_by_spec(&self, demanded: &HashSet<String>) -> usize {
+        demanded
+            .iter()
+            .filter(|name| {
+                !self
+                    .pool
+                    .capabilities
+                    .keys()
+                    .any(|offered| offered.eq_ignore_ascii_case(name))
+            })
+            .count()
+    }
+
     /// User capabilities of the AgentPool that the job does not ask for.
     fn extra_capabilities(&self, demanded: &HashSet<String>) -> usize {
         self.pool
@@ -267,6 +287,7 @@ mod tests {
                 .iter()
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
                 .collect(),
+            published: BTreeMap::new(),
             scaling: super::super::ScalingPolicy {
                 min_idle: 0,
                 max_agents: 1,

@@ -144,6 +144,26 @@ fn version_greater(a: &str, b: &str) -> bool {
     }
 }
 
+/// Why no AgentPool can serve `demands`: the first demand none of `pools` offers, else
+/// (each is offered somewhere, never all by one AgentPool, or Azure DevOps matched only
+/// other agents) every demand.
+pub fn unmet_demands(demands: &[String], pools: &[AgentPoolView]) -> String {
+    let offered: Vec<AdvertisedCapabilities> = pools
+        .iter()
+        .filter(|pool| !pool.deleting)
+        .map(AdvertisedCapabilities::of)
+        .collect();
+    let missing = demands.iter().find(|demand| {
+        let demand = Demand::parse(demand);
+        !offered.iter().any(|caps| caps.satisfies(&demand))
+    });
+    match missing {
+        Some(demand) => demand.trim().to_owned(),
+        None if demands.is_empty() => "(no demands)".to_owned(),
+        None => demands.join(", "),
+    }
+}
+
 /// Result of attributing the pending jobs of one snapshot.
 #[derive(Clone, Debug, Default)]
 pub struct Attribution {
@@ -281,7 +301,11 @@ mod tests {
     use super::*;
 
     fn capabilities(pairs: &[(&str, &str)]) -> AdvertisedCapabilities {
-        let pool = AgentPoolView {
+        AdvertisedCapabilities::of(&capabilities_pool(pairs))
+    }
+
+    fn capabilities_pool(pairs: &[(&str, &str)]) -> AgentPoolView {
+        AgentPoolView {
             key: PoolKey::new("ci", "linux"),
             capabilities: pairs
                 .iter()
@@ -296,8 +320,7 @@ mod tests {
             generation: 1,
             deleting: false,
             minted: false,
-        };
-        AdvertisedCapabilities::of(&pool)
+        }
     }
 
     #[test]
@@ -383,6 +406,26 @@ mod tests {
                 "{demand:?}"
             );
         }
+    }
+
+    #[test]
+    fn the_unmet_demand_is_the_one_no_agent_pool_offers() {
+        let mut pool = capabilities_pool(&[("buildkit", "true")]);
+        pool.published = BTreeMap::from([("git".to_owned(), "/usr/bin/git".to_owned())]);
+        let demands = |list: &[&str]| list.iter().map(|d| (*d).to_owned()).collect::<Vec<_>>();
+        let pools = [pool];
+        assert_eq!(
+            unmet_demands(
+                &demands(&["git", "Agent.OS -equals Linux", "maven"]),
+                &pools
+            ),
+            "maven"
+        );
+        assert_eq!(
+            unmet_demands(&demands(&["git", "buildkit -equals false"]), &pools),
+            "buildkit -equals false"
+        );
+        assert_eq!(unmet_demands(&demands(&["git"]), &pools), "git");
     }
 
     #[test]

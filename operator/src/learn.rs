@@ -1,7 +1,7 @@
 //! Learning what an agent image publishes, and keeping the placeholder in step with it.
 //!
 //! The operator cannot know which tools an image has on `PATH` or which version of the agent
-//! it holds. Its first agent that comes online tells: its session reports the capabilities
+//! it holds. Its first agent that has had a session tells: its session reports the capabilities
 //! its own scan found, which Azure DevOps returns with `includeCapabilities=true` (the shared
 //! poll already asks for them). They are recorded with the image in
 //! `status.imageCapabilities` (so they survive an operator restart) and learned again when
@@ -19,8 +19,8 @@ use crate::crd::{AgentPool, ImageCapabilities};
 /// Capabilities that differ from one agent of an image to the next: never recorded.
 const PER_AGENT: &[&str] = &["Agent.Name", "Agent.ComputerName", "HOSTNAME"];
 
-/// What the first online agent of the current image says the image publishes; `None` when
-/// `status` already knows it or no such agent is online yet.
+/// What the first agent of the current image that has had a session says the image
+/// publishes; `None` when `status` already knows it or there is no such agent yet.
 pub fn learn(pool: &AgentPool, agents: &[Agent], pods: &[Pod]) -> Option<ImageCapabilities> {
     if crate::published::learned(pool).is_some() {
         return None;
@@ -48,7 +48,7 @@ pub fn learn(pool: &AgentPool, agents: &[Agent], pods: &[Pod]) -> Option<ImageCa
         })
         .collect();
     let agent = agents.iter().find(|agent| {
-        agent.status == Some(AgentStatus::Online)
+        has_had_a_session(agent)
             && agent
                 .system_capabilities
                 .get(naming::OWNER_CAPABILITY)
@@ -72,6 +72,16 @@ pub fn learn(pool: &AgentPool, agents: &[Agent], pods: &[Pod]) -> Option<ImageCa
         agent: agent.name.clone(),
         capabilities,
     })
+}
+
+/// Whether the agent's capabilities are its own scan rather than what registered it (the
+/// operator mints registrations): a session reports the scan, and an agent that is online,
+/// holds a job or finished one has had a session. Ephemeral agents are online for seconds,
+/// so the ones that just finished their job count too.
+fn has_had_a_session(agent: &Agent) -> bool {
+    agent.status == Some(AgentStatus::Online)
+        || agent.assigned_request.is_some()
+        || agent.last_completed_request.is_some()
 }
 
 /// Brings the placeholder's published capabilities up to date with what the AgentPool's

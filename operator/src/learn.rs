@@ -17,7 +17,7 @@ use kube::ResourceExt;
 use crate::crd::{AgentPool, ImageCapabilities};
 
 /// Capabilities that differ from one agent of an image to the next: never recorded.
-const PER_AGENT: &[&str] = &["Agent.Name", "Agent.ComputerName", "HOSTNAME"];
+const PER_AGENT: &[&str] = &["Agent.Name", "Agent.ComputerName", "HOSTNAME", "PWD"];
 
 /// What the first agent of the current image that has had a session says the image
 /// publishes; `None` when `status` already knows it or there is no such agent yet.

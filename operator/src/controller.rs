@@ -77,6 +77,8 @@ struct GroupState {
     buildkit_probes: HashMap<PoolKey, Instant>,
     /// Unservable jobs already reported by an Event (one per job).
     reported_unservable: HashSet<i64>,
+    /// Capabilities last sent to each placeholder (by agent name).
+    placeholder_capabilities: HashMap<String, std::collections::BTreeMap<String, String>>,
 }
 
 impl GroupState {
@@ -93,6 +95,7 @@ impl GroupState {
             backlog: false,
             buildkit_probes: HashMap::new(),
             reported_unservable: HashSet::new(),
+            placeholder_capabilities: HashMap::new(),
         }
     }
 }
@@ -446,7 +449,7 @@ impl Controller {
             }
         }
 
-        // 4b. What each image publishes (learned from its first online agent), and the
+        // 4b. What each image publishes (learned from its first agent with a session), and the
         // placeholders kept in step with what the agents publish.
         let mut learned: HashMap<PoolKey, crate::crd::ImageCapabilities> = HashMap::new();
         for member in members
@@ -462,6 +465,7 @@ impl Controller {
                 pool_id,
                 member.pool,
                 &observation.agents,
+                &mut group.placeholder_capabilities,
             )
             .await
             {

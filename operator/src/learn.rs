@@ -85,12 +85,15 @@ fn has_had_a_session(agent: &Agent) -> bool {
 }
 
 /// Brings the placeholder's published capabilities up to date with what the AgentPool's
-/// agents publish now (spec edits, a newly learned image): one PATCH, only when they differ.
+/// agents publish now (spec edits, a newly learned image): one PATCH, only when they differ
+/// and differ from what was last sent (`last_sent`), so a server that ignored the update
+/// is not asked again at every poll.
 pub async fn refresh_placeholder(
     ado: &AdoClient,
     pool_id: i32,
     pool: &AgentPool,
     agents: &[Agent],
+    last_sent: &mut HashMap<String, BTreeMap<String, String>>,
 ) -> Result<bool, AdoError> {
     let key = naming::AgentPoolRef::new(pool.namespace().unwrap_or_default(), pool.name_any());
     let name = naming::placeholder_agent_name(&key);
@@ -98,9 +101,11 @@ pub async fn refresh_placeholder(
         return Ok(false);
     };
     let wanted = placeholder_capabilities(pool);
-    if placeholder.system_capabilities == wanted {
+    let sorted: BTreeMap<String, String> = wanted.clone().into_iter().collect();
+    if placeholder.system_capabilities == wanted || last_sent.get(&name) == Some(&sorted) {
         return Ok(false);
     }
+    last_sent.insert(name, sorted);
     ado.update_agent(
         pool_id,
         placeholder.id,

@@ -90,8 +90,9 @@ pub struct RunArgs {
     /// Skip ECR login even when ECR is configured.
     #[arg(long)]
     pub skip_ecr_login: bool,
-    /// Extra environment variable names passed to the agent processes (comma-separated).
-    #[arg(long, env = "AZP_PASS_ENV", value_delimiter = ',')]
+    /// Extra environment variable names passed to the agent processes (comma-separated), in
+    /// addition to those the operator lists in `AZP_PASS_ENV` (every `spec.agent.env` entry).
+    #[arg(long, value_delimiter = ',')]
     pub pass_env: Vec<String>,
     /// Allow an http:// Azure DevOps URL (local tests only: the PAT would travel in clear text).
     #[arg(long)]

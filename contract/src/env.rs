@@ -27,6 +27,10 @@ pub const AGENT_HOME: &str = "AZP_AGENT_HOME";
 /// `azp-agent` exports each entry as an environment variable of the agent process, which the
 /// official agent reports as a system capability, so jobs can demand them.
 pub const CAPABILITIES: &str = "AZP_CAPABILITIES";
+/// Comma-separated names of the `spec.agent.env` entries: `azp-agent` passes these
+/// variables to the agent processes besides its allowlist, so they reach the job's steps and
+/// are published as capabilities (see [`crate::agent_env`]).
+pub const PASS_ENV: &str = "AZP_PASS_ENV";
 /// Ownership proof: `<namespace>/<name>` of the AgentPool that created the pod.
 ///
 /// As an environment variable of the agent process it becomes a system capability with the
@@ -70,6 +74,7 @@ pub const ALL: &[&str] = &[
     WORK_DIR,
     AGENT_HOME,
     CAPABILITIES,
+    PASS_ENV,
     AGENT_POOL_OWNER,
     ECR_REGION,
     ECR_REGISTRY,

@@ -7,6 +7,7 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod agent_env;
 pub mod env;
 pub mod labels;
 pub mod naming;

@@ -257,13 +257,7 @@ async fn ensure_placeholder(target: &Target<'_>) -> Result<i64, ApplyError> {
         target.pool.name_any(),
     );
     let name = naming::placeholder_agent_name(&key);
-    let mut capabilities: HashMap<String, String> = target
-        .pool
-        .spec
-        .advertised_capabilities()
-        .into_iter()
-        .collect();
-    capabilities.insert(naming::OWNER_CAPABILITY.into(), key.to_string());
+    let capabilities = crate::learn::placeholder_capabilities(target.pool);
     let agent = NewAgent {
         name: name.clone(),
         version: PLACEHOLDER_VERSION.into(),

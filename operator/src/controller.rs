@@ -75,6 +75,10 @@ struct GroupState {
     backlog: bool,
     /// When the last probe pod was created while BuildKit was unavailable, per AgentPool.
     buildkit_probes: HashMap<PoolKey, Instant>,
+    /// Unservable jobs already reported by an Event (one per job).
+    reported_unservable: HashSet<i64>,
+    /// Capabilities last sent to each placeholder (by agent name).
+    placeholder_capabilities: HashMap<String, std::collections::BTreeMap<String, String>>,
 }
 
 impl GroupState {
@@ -90,6 +94,8 @@ impl GroupState {
             polled_at: None,
             backlog: false,
             buildkit_probes: HashMap::new(),
+            reported_unservable: HashSet::new(),
+            placeholder_capabilities: HashMap::new(),
         }
     }
 }
@@ -443,6 +449,30 @@ impl Controller {
             }
         }
 
+        // 4b. What each image publishes (learned from its first agent with a session), and the
+        // placeholders kept in step with what the agents publish.
+        let mut learned: HashMap<PoolKey, crate::crd::ImageCapabilities> = HashMap::new();
+        for member in members
+            .iter()
+            .filter(|m| m.pool.metadata.deletion_timestamp.is_none())
+        {
+            if let Some(image) = crate::learn::learn(member.pool, &observation.agents, pods) {
+                info!(pool = %member.key, image = %image.image, agent = %image.agent, "learned what the agent image publishes");
+                learned.insert(member.key.clone(), image);
+            }
+            if let Err(error) = crate::learn::refresh_placeholder(
+                &client,
+                pool_id,
+                member.pool,
+                &observation.agents,
+                &mut group.placeholder_capabilities,
+            )
+            .await
+            {
+                warn!(%error, pool = %member.key, "could not update the placeholder's capabilities");
+            }
+        }
+
         // 5. Plan.
         let snapshot = PoolSnapshot {
             pools: members
@@ -485,6 +515,10 @@ impl Controller {
         let mut pending_jobs: Vec<&plan::JobView> =
             snapshot.jobs.iter().filter(|j| j.is_pending()).collect();
         pending_jobs.sort_by_key(|j| j.queue_time);
+
+        let unservable = self
+            .report_unservable(&members, &snapshot, &plans, group)
+            .await;
 
         // 6. Pods for waiting jobs, for every AgentPool of the group, before anything else:
         // with 50 AgentPools the last one's pods must not wait for the others' cleanup and
@@ -572,7 +606,7 @@ impl Controller {
                 Ok(applied) => (
                     applied,
                     Health::Serving {
-                        unservable_jobs: plans.unservable_jobs.len(),
+                        unservable_jobs: unservable.clone(),
                         rate_limited,
                         stuck_pods: stuck_pods(
                             &snapshot,
@@ -650,11 +684,52 @@ impl Controller {
                 succeeded,
                 failed,
                 buildkit_signal,
+                image_capabilities: learned.remove(&member.key),
             };
             self.write_status(member.pool, &health, &update).await;
             self.export_gauges(&member.key, plan, &snapshot);
         }
         wait_override.unwrap_or_else(|| group.backoff.succeeded(interval, rate_limit.as_ref()))
+    }
+
+    /// Names, for each job no AgentPool can serve, the demand nothing offers (for the
+    /// Degraded condition), and says so once per job with a Warning Event on the first
+    /// AgentPool of the group (the job belongs to none of them).
+    async fn report_unservable(
+        &self,
+        members: &[Member<'_>],
+        snapshot: &PoolSnapshot,
+        plans: &plan::PlanSet,
+        group: &mut GroupState,
+    ) -> Vec<String> {
+        let live: HashSet<i64> = snapshot.jobs.iter().map(|j| j.request_id).collect();
+        group.reported_unservable.retain(|id| live.contains(id));
+        let mut described = Vec::new();
+        for job in snapshot
+            .jobs
+            .iter()
+            .filter(|job| plans.unservable_jobs.contains(&job.request_id))
+        {
+            let unmet = plan::attribute::unmet_demands(&job.demands, &snapshot.pools);
+            described.push(format!("job {}: {unmet}", job.request_id));
+            if group.reported_unservable.insert(job.request_id)
+                && let Some(member) = members
+                    .iter()
+                    .find(|m| m.pool.metadata.deletion_timestamp.is_none())
+            {
+                self.events
+                    .warning(
+                        member.pool,
+                        "UnservableJob",
+                        format!(
+                            "job {} waits: no AgentPool of Azure DevOps pool {} offers {unmet}; no pod is created for it",
+                            job.request_id, member.pool.spec.pool
+                        ),
+                    )
+                    .await;
+            }
+        }
+        described
     }
 
     /// Removes registrations whose AgentPool no longer exists. There is no AgentPool to

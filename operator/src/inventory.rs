@@ -4,9 +4,10 @@
 //! create a pod twice), and with hundreds of pods a full list of whole objects (spec,
 //! managedFields, conditions) is most of the operator's memory. Pages of [`PAGE_SIZE`] bound
 //! what is held while decoding, and [`slim`] keeps only labels, annotations, timestamps,
-//! the phase and the agent container's terminated state.
+//! the phase, the agent container's image (which image an agent ran: [`crate::learn`]) and
+//! its terminated state.
 
-use k8s_openapi::api::core::v1::{ContainerStatus, Pod, PodStatus};
+use k8s_openapi::api::core::v1::{Container, ContainerStatus, Pod, PodSpec, PodStatus};
 use kube::Api;
 use kube::api::ListParams;
 
@@ -34,9 +35,22 @@ pub async fn list_agent_pods(api: &Api<Pod>, selector: &str) -> Result<Vec<Pod>,
 pub fn slim(pod: Pod) -> Pod {
     let Pod {
         mut metadata,
+        spec,
         status,
-        ..
     } = pod;
+    let spec = spec.map(|spec| PodSpec {
+        containers: spec
+            .containers
+            .into_iter()
+            .filter(|c| c.name == AGENT_CONTAINER)
+            .map(|c| Container {
+                name: c.name,
+                image: c.image,
+                ..Container::default()
+            })
+            .collect(),
+        ..PodSpec::default()
+    });
     metadata.managed_fields = None;
     let status = status.map(|status| PodStatus {
         phase: status.phase,
@@ -63,7 +77,7 @@ pub fn slim(pod: Pod) -> Pod {
     });
     Pod {
         metadata,
-        spec: None,
+        spec,
         status,
     }
 }
@@ -112,6 +126,9 @@ mod tests {
         );
         assert_eq!(observe::pod_view(&slimmed), observe::pod_view(&pod));
         assert_eq!(observe::pod_outcome(&slimmed), observe::pod_outcome(&pod));
-        assert!(slimmed.metadata.managed_fields.is_none() && slimmed.spec.is_none());
+        assert!(slimmed.metadata.managed_fields.is_none());
+        let containers = &slimmed.spec.as_ref().unwrap().containers;
+        assert_eq!(containers.len(), 1);
+        assert_eq!(containers[0].image.as_deref(), Some("azp-agent:1"));
     }
 }

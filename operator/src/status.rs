@@ -17,8 +17,9 @@ pub const FIELD_MANAGER: &str = "azp-operator";
 pub enum Health {
     /// Azure DevOps was read and the plan applied.
     Serving {
-        /// Jobs no AgentPool of the pool can serve (they only wait).
-        unservable_jobs: usize,
+        /// Jobs no AgentPool of the pool can serve (they only wait), each as
+        /// `job <requestId>: <the demand nothing offers>`.
+        unservable_jobs: Vec<String>,
         /// Rate-limit pressure noticed (answers carried a delay or a nearly spent budget).
         rate_limited: bool,
         /// Live pods still Pending after the startup warning time (image pull, scheduling,
@@ -90,13 +91,15 @@ pub fn conditions(
                         "{stuck_pods} agent pod(s) are still Pending; check `kubectl describe pod` for image pulls, scheduling or volumes"
                     ),
                 )
-            } else if *unservable_jobs > 0 {
+            } else if !unservable_jobs.is_empty() {
                 c(
                     condition_type::DEGRADED,
                     "True",
                     "UnservableJobs",
                     &format!(
-                        "{unservable_jobs} pending job(s) demand capabilities no AgentPool of this Azure DevOps pool offers"
+                        "{} pending job(s) demand capabilities no AgentPool of this Azure DevOps pool offers: {}",
+                        unservable_jobs.len(),
+                        unservable_jobs.join("; ")
                     ),
                 )
             } else if *rate_limited {
@@ -160,6 +163,8 @@ pub struct StatusUpdate {
     pub failed: u64,
     /// What this pass's finished pods said about BuildKit (see [`crate::buildkit_health`]).
     pub buildkit_signal: Option<crate::buildkit_health::Signal>,
+    /// What the image publishes, learned in this pass ([`crate::learn`]).
+    pub image_capabilities: Option<crate::crd::ImageCapabilities>,
 }
 
 /// The full status the operator owns, computed from the stored one plus this reconcile.
@@ -198,6 +203,12 @@ pub fn next_status(pool: &AgentPool, health: &Health, update: &StatusUpdate) -> 
             .or(previous.placeholder_agent_id),
         jobs_succeeded: previous.jobs_succeeded + update.succeeded,
         jobs_failed: previous.jobs_failed + update.failed,
+        // Kept while it describes the current image; a new image is learned afresh.
+        image_capabilities: update
+            .image_capabilities
+            .clone()
+            .or(previous.image_capabilities)
+            .filter(|learned| learned.image == pool.spec.agent.image),
     }
 }
 
@@ -257,7 +268,7 @@ mod tests {
     #[test]
     fn transition_time_moves_only_when_status_changes() {
         let serving = Health::Serving {
-            unservable_jobs: 0,
+            unservable_jobs: Vec::new(),
             rate_limited: false,
             stuck_pods: 0,
         };
@@ -281,7 +292,7 @@ mod tests {
     #[test]
     fn unservable_jobs_degrade_a_serving_pool() {
         let health = Health::Serving {
-            unservable_jobs: 2,
+            unservable_jobs: vec!["job 1: maven".into(), "job 2: gpu".into()],
             rate_limited: false,
             stuck_pods: 0,
         };
@@ -291,13 +302,20 @@ mod tests {
             (degraded.status.as_str(), degraded.reason.as_str()),
             ("True", "UnservableJobs")
         );
+        assert!(
+            degraded
+                .message
+                .ends_with("offers: job 1: maven; job 2: gpu"),
+            "{}",
+            degraded.message
+        );
         assert_eq!(find(&conditions, condition_type::READY).status, "True");
     }
 
     #[test]
     fn pods_stuck_pending_are_reported_first() {
         let health = Health::Serving {
-            unservable_jobs: 2,
+            unservable_jobs: vec!["job 1: maven".into(), "job 2: gpu".into()],
             rate_limited: true,
             stuck_pods: 1,
         };

@@ -163,6 +163,10 @@ pub struct AgentPatch {
     /// New user capabilities.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user_capabilities: Option<HashMap<String, String>>,
+    /// New system capabilities (the operator keeps its keyless placeholder's in step with
+    /// what its agents publish; a real agent reports its own at session start).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub system_capabilities: Option<HashMap<String, String>>,
     /// New parallelism.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_parallelism: Option<i32>,

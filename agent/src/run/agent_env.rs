@@ -2,93 +2,22 @@
 //!
 //! The official agent publishes every environment variable of its process to Azure DevOps as a
 //! system capability (minus `VSO_AGENT_IGNORE`), and its jobs inherit that environment. So the
-//! agent processes get an explicit allowlist instead of our environment, the PAT only reaches
-//! `config.sh`, and anything sensitive that jobs still need is listed in `VSO_AGENT_IGNORE`.
+//! agent processes get an explicit allowlist instead of our environment (shared with the
+//! operator's prediction: [`azp_contract::agent_env`]), the PAT only reaches `config.sh`, and
+//! anything sensitive that jobs still need is listed in `VSO_AGENT_IGNORE`.
 
 use std::collections::BTreeMap;
 
-use azp_contract::env as contract;
+use azp_contract::agent_env as contract;
 
 use super::secret::Pat;
 
 /// The official agent reads `--token` from this variable and removes it from its environment.
 pub const TOKEN_INPUT_ENV: &str = "VSTS_AGENT_INPUT_TOKEN";
 /// Names the official agent must not publish as capabilities.
-pub const IGNORE_ENV: &str = "VSO_AGENT_IGNORE";
+pub const IGNORE_ENV: &str = contract::IGNORE_ENV;
 /// The vss client refuses Basic (PAT) auth over http unless this is `true`.
 pub const ALLOW_UNSAFE_BASIC_AUTH_ENV: &str = "VSS_ALLOW_UNSAFE_BASICAUTH";
-
-/// Passed through when set: tools, locale, and what jobs need to reach AWS, ECR and BuildKit.
-const PASSED: &[&str] = &[
-    "PATH",
-    "HOME",
-    "USER",
-    "LOGNAME",
-    "SHELL",
-    "LANG",
-    "LANGUAGE",
-    "TZ",
-    "TMPDIR",
-    "HOSTNAME",
-    "TERM",
-    "SSL_CERT_FILE",
-    "SSL_CERT_DIR",
-    "HTTP_PROXY",
-    "HTTPS_PROXY",
-    "NO_PROXY",
-    "http_proxy",
-    "https_proxy",
-    "no_proxy",
-    "DOCKER_CONFIG",
-    "AGENT_ALLOW_RUNASROOT",
-    "AGENT_TOOLSDIRECTORY",
-    ALLOW_UNSAFE_BASIC_AUTH_ENV,
-    contract::ORGANIZATION_URL,
-    contract::POOL,
-    contract::AGENT_NAME,
-    contract::AGENT_POOL_OWNER,
-    contract::ECR_REGION,
-    contract::ECR_REGISTRY,
-    contract::ECR_API_ENDPOINT,
-    contract::BUILDKIT_HOST,
-    contract::POD_NAME,
-    contract::POD_NAMESPACE,
-    "AWS_REGION",
-    "AWS_DEFAULT_REGION",
-    "AWS_ROLE_ARN",
-    "AWS_ROLE_SESSION_NAME",
-    "AWS_WEB_IDENTITY_TOKEN_FILE",
-    "AWS_STS_REGIONAL_ENDPOINTS",
-    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
-    "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
-    "AWS_EC2_METADATA_DISABLED",
-    "AWS_ACCESS_KEY_ID",
-    "AWS_SECRET_ACCESS_KEY",
-    "AWS_SESSION_TOKEN",
-];
-
-/// Passed through by prefix (`LC_ALL`, `AWS_ENDPOINT_URL_ECR`, ...).
-const PASSED_PREFIXES: &[&str] = &["LC_", "AWS_ENDPOINT_URL"];
-
-/// Passed to jobs (they push with them) but never published as capabilities.
-const HIDDEN_FROM_CAPABILITIES: &[&str] = &[
-    "AWS_ACCESS_KEY_ID",
-    "AWS_SECRET_ACCESS_KEY",
-    "AWS_SESSION_TOKEN",
-    "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
-    "AWS_WEB_IDENTITY_TOKEN_FILE",
-    "AZP_TOKEN",
-    contract::PAT_FILE,
-];
-
-/// Never passed, even when named by `--pass-env`: the PAT and where it lives.
-fn is_forbidden(name: &str) -> bool {
-    name.to_ascii_uppercase().starts_with("VSTS_AGENT_INPUT_")
-        || name == "AZP_TOKEN"
-        || name == contract::PAT_FILE
-        || name == contract::CAPABILITIES
-}
 
 /// The environment shared by `config.sh` and `run.sh` (without the PAT).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,8 +26,9 @@ pub struct AgentEnvironment {
 }
 
 impl AgentEnvironment {
-    /// Picks the allowed variables of `inherited`, plus the names in `extra_passed`, adds the
-    /// AgentPool's `capabilities` as variables (so the agent publishes them), and sets
+    /// The variables of `inherited` that reach the agent ([`contract::agent_environment`]:
+    /// the allowlist plus the names in `extra_passed`, the operator's `AZP_PASS_ENV`), the
+    /// AgentPool's `capabilities` as variables (so the agent publishes them), and
     /// `VSO_AGENT_IGNORE`. `allow_insecure_http` sets `VSS_ALLOW_UNSAFE_BASICAUTH=true`.
     pub fn build(
         inherited: impl IntoIterator<Item = (String, String)>,
@@ -106,42 +36,24 @@ impl AgentEnvironment {
         capabilities: &BTreeMap<String, String>,
         allow_insecure_http: bool,
     ) -> Self {
-        let mut vars = BTreeMap::new();
-        let mut existing_ignore = String::new();
-        for (name, value) in inherited {
-            if name == IGNORE_ENV {
-                existing_ignore = value;
-                continue;
-            }
-            let allowed = PASSED.contains(&name.as_str())
-                || PASSED_PREFIXES
-                    .iter()
-                    .any(|prefix| name.starts_with(prefix))
-                || extra_passed.contains(&name);
-            if allowed && !is_forbidden(&name) {
-                vars.insert(name, value);
-            }
-        }
-        for (name, value) in capabilities {
-            if !is_forbidden(name) {
-                vars.insert(name.clone(), value.clone());
-            }
-        }
+        let inherited: Vec<(String, String)> = inherited.into_iter().collect();
+        let existing_ignore = inherited
+            .iter()
+            .find(|(name, _)| name == IGNORE_ENV)
+            .map(|(_, value)| value.clone())
+            .unwrap_or_default();
+        let mut vars = contract::agent_environment(
+            inherited.into_iter().filter(|(name, _)| name != IGNORE_ENV),
+            extra_passed,
+            capabilities,
+        );
         if allow_insecure_http {
             vars.insert(ALLOW_UNSAFE_BASIC_AUTH_ENV.to_string(), "true".to_string());
         }
-        let mut ignored: Vec<String> = existing_ignore
-            .split(',')
-            .map(str::trim)
-            .filter(|name| !name.is_empty())
-            .map(str::to_string)
-            .collect();
-        for name in HIDDEN_FROM_CAPABILITIES {
-            if !ignored.iter().any(|known| known.eq_ignore_ascii_case(name)) {
-                ignored.push((*name).to_string());
-            }
-        }
-        vars.insert(IGNORE_ENV.to_string(), ignored.join(","));
+        vars.insert(
+            IGNORE_ENV.to_string(),
+            contract::ignore_list(&existing_ignore).join(","),
+        );
         Self { vars }
     }
 

@@ -205,9 +205,17 @@ impl RunSettings {
             },
             timeout: Duration::from_secs(args.preflight_timeout),
         });
+        // The operator's list (every `spec.agent.env` entry) and the command line's both count.
+        let mut pass_env = args.pass_env.clone();
+        pass_env.extend(
+            inherited
+                .iter()
+                .filter(|(name, _)| name == azp_contract::env::PASS_ENV)
+                .flat_map(|(_, names)| azp_contract::agent_env::parse_pass_env(names)),
+        );
         let agent_env = AgentEnvironment::build(
             inherited,
-            &args.pass_env,
+            &pass_env,
             &capabilities,
             args.allow_insecure_http,
         );

@@ -56,4 +56,27 @@ pub struct AgentPoolStatus {
     /// Jobs that failed, were cancelled or whose pod died, since the AgentPool was created.
     #[serde(default)]
     pub jobs_failed: u64,
+    /// The system capabilities the agent image really publishes, learned from the first agent
+    /// of `spec.agent.image` that came online (read from Azure DevOps). The placeholder
+    /// publishes them and the operator matches job demands against them; learned again when
+    /// the image changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_capabilities: Option<ImageCapabilities>,
+}
+
+/// What one agent image publishes to Azure DevOps, as its first agent reported it.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageCapabilities {
+    /// The `spec.agent.image` the capabilities came from.
+    pub image: String,
+    /// Name of the Azure DevOps agent they were read from.
+    pub agent: String,
+    /// The image's system capabilities (`Agent.OS`, `Agent.Version`, tools found on `PATH`,
+    /// variables the image sets), without the values that differ from agent to agent
+    /// (`Agent.Name`, `Agent.ComputerName`, the pod's own variables) and without those the
+    /// AgentPool's spec decides (`spec.capabilities`, `spec.agent.env`, the operator's
+    /// variables), which are added from the spec as it is now.
+    #[serde(default)]
+    pub capabilities: std::collections::BTreeMap<String, String>,
 }

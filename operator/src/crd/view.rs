@@ -1,7 +1,5 @@
 //! From an `AgentPool` resource to what the planner and the shared poller need.
 
-use std::collections::BTreeMap;
-
 use kube::ResourceExt;
 
 use super::spec::{AgentPool, AgentPoolSpec};
@@ -42,17 +40,19 @@ impl AgentPoolSpec {
             pool: self.pool.to_lowercase(),
         }
     }
+}
 
-    /// Capabilities the agents of this spec advertise, as the planner matches demands:
-    /// names of `agent.env` entries (the official agent reports environment variables as
-    /// capabilities; a `valueFrom` value is unknown here and counts as empty), overridden by
-    /// `capabilities`.
-    pub fn advertised_capabilities(&self) -> BTreeMap<String, String> {
-        let mut capabilities: BTreeMap<String, String> = self
+impl AgentPoolSpec {
+    /// What this spec gives its agents beyond what every agent publishes: `capabilities`
+    /// and the `agent.env` names (a `valueFrom` value is unknown here and counts as empty).
+    /// The planner prefers the AgentPool that offers a job's demands this way (rule 2).
+    pub fn specific_capabilities(&self) -> std::collections::BTreeMap<String, String> {
+        let mut capabilities: std::collections::BTreeMap<String, String> = self
             .agent
             .env
             .iter()
             .flatten()
+            .filter(|var| azp_contract::agent_env::is_user_variable(&var.name))
             .map(|var| (var.name.clone(), var.value.clone().unwrap_or_default()))
             .collect();
         capabilities.extend(self.capabilities.clone());
@@ -73,7 +73,8 @@ impl AgentPool {
     pub fn planner_view(&self) -> Result<AgentPoolView, ViewError> {
         Ok(AgentPoolView {
             key: self.pool_key()?,
-            capabilities: self.spec.advertised_capabilities(),
+            capabilities: self.spec.specific_capabilities(),
+            published: crate::published::capabilities(self),
             scaling: self.spec.scaling.policy()?,
             generation: self.metadata.generation.unwrap_or_default(),
             deleting: self.metadata.deletion_timestamp.is_some(),
@@ -129,15 +130,19 @@ mod tests {
         assert_eq!(view.scaling.min_idle, 1);
         assert_eq!(view.scaling.max_agents, 5);
         assert_eq!(view.scaling.idle_timeout, Duration::from_secs(90));
-        let expected: BTreeMap<String, String> = [
-            ("FROM_SECRET", ""),
-            ("JAVA_HOME", "/opt/java"),
-            ("buildkit", "true"),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect();
-        assert_eq!(view.capabilities, expected);
+        assert_eq!(
+            view.capabilities.keys().collect::<Vec<_>>(),
+            ["FROM_SECRET", "JAVA_HOME", "buildkit"]
+        );
+        let get = |name: &str| view.published.get(name).map(String::as_str);
+        assert_eq!(
+            get("FROM_SECRET"),
+            None,
+            "a Secret's value is never published"
+        );
+        assert_eq!(get("JAVA_HOME"), Some("/opt/java"));
+        assert_eq!(get("buildkit"), Some("true"));
+        assert_eq!(get("Agent.OS"), Some("Linux"));
     }
 
     #[test]

@@ -194,7 +194,7 @@ pub async fn mint_registration(
 fn capabilities(pool: &crate::crd::AgentPool, agent_name: &str) -> HashMap<String, String> {
     let owner = AgentPoolRef::new(pool.namespace().unwrap_or_default(), pool.name_any());
     let mut capabilities: HashMap<String, String> =
-        pool.spec.advertised_capabilities().into_iter().collect();
+        crate::published::capabilities(pool).into_iter().collect();
     capabilities.extend([
         (naming::OWNER_CAPABILITY.to_owned(), owner.to_string()),
         ("Agent.Name".to_owned(), agent_name.to_owned()),

@@ -1,7 +1,8 @@
 //! Rule 2: each pending job is counted for exactly one AgentPool.
 //!
-//! Of the AgentPools that can serve a job, the most specific wins: the one with the fewest
-//! user capabilities the job does not demand, then the smallest `namespace/name`. KEDA scales
+//! Of the AgentPools that can serve a job, the most specific wins: the one whose spec offers
+//! the most of the job's demands itself, then the one with the fewest user capabilities the
+//! job does not demand, then the smallest `namespace/name`. KEDA scales
 //! every ScaledJob whose demands match (kedacore/keda#4195, #5303); counting each job once
 //! is what prevents that duplicate scale-up.
 //!
@@ -43,7 +44,8 @@ pub enum Demand {
     Exists(String),
     /// `name -equals value`.
     Equals(String, String),
-    /// `name -gtVersion value`; ignored for `Agent.Version` (every agent we run is current).
+    /// `name -gtVersion value`; for an `Agent.Version` not known yet, assumed satisfied
+    /// (every agent image we run is current).
     GtVersion(String, String),
     /// Anything else; never satisfied, so the job is reported rather than guessed at.
     Unsupported(String),
@@ -86,15 +88,15 @@ pub struct AdvertisedCapabilities {
 }
 
 impl AdvertisedCapabilities {
-    /// The capabilities of `pool`'s agents: implicit ones, the ownership capability and the
-    /// AgentPool's own (which override implicit ones of the same name).
+    /// The capabilities of `pool`'s agents: implicit ones, the ownership capability, what
+    /// they publish and the AgentPool's own (later ones override earlier ones).
     pub fn of(pool: &AgentPoolView) -> Self {
         let mut by_name: BTreeMap<String, Option<String>> = IMPLICIT_CAPABILITIES
             .iter()
             .map(|(name, value)| (name.to_lowercase(), value.map(str::to_owned)))
             .collect();
         by_name.insert(OWNER_CAPABILITY.to_lowercase(), Some(pool.key.to_string()));
-        for (name, value) in &pool.capabilities {
+        for (name, value) in pool.published.iter().chain(&pool.capabilities) {
             by_name.insert(name.to_lowercase(), Some(value.clone()));
         }
         Self { by_name }
@@ -108,9 +110,10 @@ impl AdvertisedCapabilities {
                 self.by_name.get(&name.to_lowercase()),
                 Some(Some(value)) if value.eq_ignore_ascii_case(wanted)
             ),
-            Demand::GtVersion(name, _) if name.eq_ignore_ascii_case("Agent.Version") => true,
             Demand::GtVersion(name, minimum) => match self.by_name.get(&name.to_lowercase()) {
                 Some(Some(value)) => version_greater(value, minimum),
+                // The image's agent version is not learned yet: assume it is current.
+                Some(None) if name.eq_ignore_ascii_case("Agent.Version") => true,
                 _ => false,
             },
             Demand::Unsupported(_) => false,
@@ -138,6 +141,26 @@ fn version_greater(a: &str, b: &str) -> bool {
                 .is_some_and(|ordering| ordering.is_gt())
         }
         _ => false,
+    }
+}
+
+/// Why no AgentPool can serve `demands`: the first demand none of `pools` offers, else
+/// (each is offered somewhere, never all by one AgentPool, or Azure DevOps matched only
+/// other agents) every demand.
+pub fn unmet_demands(demands: &[String], pools: &[AgentPoolView]) -> String {
+    let offered: Vec<AdvertisedCapabilities> = pools
+        .iter()
+        .filter(|pool| !pool.deleting)
+        .map(AdvertisedCapabilities::of)
+        .collect();
+    let missing = demands.iter().find(|demand| {
+        let demand = Demand::parse(demand);
+        !offered.iter().any(|caps| caps.satisfies(&demand))
+    });
+    match missing {
+        Some(demand) => demand.trim().to_owned(),
+        None if demands.is_empty() => "(no demands)".to_owned(),
+        None => demands.join(", "),
     }
 }
 
@@ -189,19 +212,23 @@ pub(crate) fn attribute_jobs(snapshot: &PoolSnapshot, index: &PoolIndex<'_>) -> 
             .iter()
             .map(|d| Demand::parse(d).name().to_lowercase())
             .collect();
-        let mut best: Option<(usize, &PoolKey)> = None;
+        let mut best: Option<(usize, usize, &PoolKey)> = None;
         for candidate in candidates.iter().filter(|c| c.can_serve(job)) {
             *attribution
                 .servable
                 .entry(candidate.pool.key.clone())
                 .or_default() += 1;
-            let rank = (candidate.extra_capabilities(&demanded), &candidate.pool.key);
+            let rank = (
+                candidate.not_offered_by_spec(&demanded),
+                candidate.extra_capabilities(&demanded),
+                &candidate.pool.key,
+            );
             if best.is_none_or(|current| rank < current) {
                 best = Some(rank);
             }
         }
         match best {
-            Some((_, key)) => attribution
+            Some((_, _, key)) => attribution
                 .pending
                 .entry(key.clone())
                 .or_default()
@@ -244,6 +271,21 @@ impl<'a> Candidate<'a> {
         }
     }
 
+    /// Demanded names the AgentPool's spec does not offer itself (they are met by what every
+    /// agent or the image publishes, which other AgentPools share).
+    fn not_offered_by_spec(&self, demanded: &HashSet<String>) -> usize {
+        demanded
+            .iter()
+            .filter(|name| {
+                !self
+                    .pool
+                    .capabilities
+                    .keys()
+                    .any(|offered| offered.eq_ignore_ascii_case(name))
+            })
+            .count()
+    }
+
     /// User capabilities of the AgentPool that the job does not ask for.
     fn extra_capabilities(&self, demanded: &HashSet<String>) -> usize {
         self.pool
@@ -259,12 +301,17 @@ mod tests {
     use super::*;
 
     fn capabilities(pairs: &[(&str, &str)]) -> AdvertisedCapabilities {
-        let pool = AgentPoolView {
+        AdvertisedCapabilities::of(&capabilities_pool(pairs))
+    }
+
+    fn capabilities_pool(pairs: &[(&str, &str)]) -> AgentPoolView {
+        AgentPoolView {
             key: PoolKey::new("ci", "linux"),
             capabilities: pairs
                 .iter()
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
                 .collect(),
+            published: BTreeMap::new(),
             scaling: super::super::ScalingPolicy {
                 min_idle: 0,
                 max_agents: 1,
@@ -273,8 +320,7 @@ mod tests {
             generation: 1,
             deleting: false,
             minted: false,
-        };
-        AdvertisedCapabilities::of(&pool)
+        }
     }
 
     #[test]
@@ -333,6 +379,53 @@ mod tests {
                 "{demand}"
             );
         }
+    }
+
+    /// The same table the Azure DevOps emulator's matching is checked against: the planner
+    /// creates a pod exactly for the jobs Azure DevOps would give its agent.
+    #[test]
+    fn demand_matching_follows_the_shared_table() {
+        let table: serde_json::Value =
+            serde_json::from_str(include_str!("../../../testbed/demand-matching-cases.json"))
+                .unwrap();
+        let pairs: BTreeMap<String, String> =
+            serde_json::from_value(table["capabilities"].clone()).unwrap();
+        let pairs: Vec<(&str, &str)> = pairs
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let caps = capabilities(&pairs);
+        let cases = table["cases"].as_array().unwrap();
+        assert!(cases.len() > 20);
+        for case in cases {
+            let demand = case["demand"].as_str().unwrap();
+            let expected = case["satisfied"].as_bool().unwrap();
+            assert_eq!(
+                caps.satisfies(&Demand::parse(demand)),
+                expected,
+                "{demand:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_unmet_demand_is_the_one_no_agent_pool_offers() {
+        let mut pool = capabilities_pool(&[("buildkit", "true")]);
+        pool.published = BTreeMap::from([("git".to_owned(), "/usr/bin/git".to_owned())]);
+        let demands = |list: &[&str]| list.iter().map(|d| (*d).to_owned()).collect::<Vec<_>>();
+        let pools = [pool];
+        assert_eq!(
+            unmet_demands(
+                &demands(&["git", "Agent.OS -equals Linux", "maven"]),
+                &pools
+            ),
+            "maven"
+        );
+        assert_eq!(
+            unmet_demands(&demands(&["git", "buildkit -equals false"]), &pools),
+            "buildkit -equals false"
+        );
+        assert_eq!(unmet_demands(&demands(&["git"]), &pools), "git");
     }
 
     #[test]

@@ -34,6 +34,7 @@ pub(crate) fn pool(name: &str, capabilities: &[(&str, &str)]) -> AgentPoolView {
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect::<BTreeMap<_, _>>(),
+        published: BTreeMap::new(),
         scaling: ScalingPolicy {
             min_idle: 0,
             max_agents: 10,

@@ -63,11 +63,14 @@ pub struct PoolSnapshot {
 pub struct AgentPoolView {
     /// `<namespace>/<name>`.
     pub key: PoolKey,
-    /// Capabilities every agent of this AgentPool advertises: `spec.capabilities` plus the
-    /// names of `spec.agent.env` entries (the official agent reports environment variables as
-    /// capabilities). Implicit ones ([`attribute::IMPLICIT_CAPABILITIES`], the ownership
-    /// capability) are added by the planner.
+    /// Capabilities the AgentPool's spec gives its agents (`spec.capabilities`, the names of
+    /// `spec.agent.env`): a job demanding them prefers this AgentPool (rule 2).
     pub capabilities: BTreeMap<String, String>,
+    /// Everything its agents publish as far as the operator knows
+    /// ([`crate::published::capabilities`]); demands are matched against these, the
+    /// `capabilities` above, and the implicit ones ([`attribute::IMPLICIT_CAPABILITIES`], the
+    /// ownership capability) the planner adds.
+    pub published: BTreeMap<String, String>,
     /// Scaling bounds, already parsed.
     pub scaling: ScalingPolicy,
     /// `metadata.generation`.

@@ -291,7 +291,7 @@ pub(crate) fn owner_reference(pool: &AgentPool) -> Option<OwnerReference> {
     })
 }
 
-fn agent_env(pool: &AgentPool, namespace: &str, agent_name: &str) -> Vec<EnvVar> {
+pub(crate) fn agent_env(pool: &AgentPool, namespace: &str, agent_name: &str) -> Vec<EnvVar> {
     let spec = &pool.spec;
     let owner = naming::AgentPoolRef::new(namespace, pool.name_any()).to_string();
     let capabilities =
@@ -341,15 +341,47 @@ fn agent_env(pool: &AgentPool, namespace: &str, agent_name: &str) -> Vec<EnvVar>
         ));
     }
     // User variables last; names the contract reserves are dropped so a user cannot
-    // override the agent name or ownership proof.
-    vars.extend(
-        spec.agent
-            .env
-            .iter()
-            .flatten()
-            .filter(|var| !env::ALL.contains(&var.name.as_str()))
-            .cloned(),
+    // override the agent name or ownership proof. `azp-agent` passes exactly the names
+    // listed in AZP_PASS_ENV on to the agent, so they reach the job and are published.
+    // Values taken from a Secret reach the job but are listed in VSO_AGENT_IGNORE: the
+    // agent would otherwise publish them as capabilities for anyone who can read the pool.
+    let user: Vec<&EnvVar> = spec
+        .agent
+        .env
+        .iter()
+        .flatten()
+        .filter(|var| azp_contract::agent_env::is_user_variable(&var.name))
+        .filter(|var| var.name != azp_contract::agent_env::IGNORE_ENV)
+        .collect();
+    if !user.is_empty() {
+        let names: Vec<&str> = user.iter().map(|var| var.name.as_str()).collect();
+        vars.push(value(env::PASS_ENV, &names.join(",")));
+    }
+    let mut ignored: Vec<String> = spec
+        .agent
+        .env
+        .iter()
+        .flatten()
+        .filter(|var| var.name == azp_contract::agent_env::IGNORE_ENV)
+        .filter_map(|var| var.value.as_deref())
+        .flat_map(azp_contract::agent_env::parse_pass_env)
+        .collect();
+    ignored.extend(
+        user.iter()
+            .filter(|var| {
+                var.value_from
+                    .as_ref()
+                    .is_some_and(|from| from.secret_key_ref.is_some())
+            })
+            .map(|var| var.name.clone()),
     );
+    if !ignored.is_empty() {
+        vars.push(value(
+            azp_contract::agent_env::IGNORE_ENV,
+            &ignored.join(","),
+        ));
+    }
+    vars.extend(user.into_iter().cloned());
     vars
 }
 

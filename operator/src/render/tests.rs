@@ -348,6 +348,8 @@ fn environment_follows_the_contract_and_reserved_names_cannot_be_overridden() {
         Some(r#"{"buildkit":"true"}"#)
     );
     assert_eq!(env_value(agent, "JAVA_HOME"), Some("/opt/java"));
+    // azp-agent passes exactly these on to the agent, so they reach the job and its capabilities.
+    assert_eq!(env_value(agent, env::PASS_ENV), Some("JAVA_HOME"));
     let names: Vec<_> = agent.env.iter().flatten().map(|v| &v.name).collect();
     assert_eq!(
         names.iter().filter(|n| **n == env::AGENT_NAME).count(),

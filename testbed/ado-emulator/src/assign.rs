@@ -63,11 +63,20 @@ pub fn version_greater(a: &str, b: &str) -> bool {
 
 /// Whether the agent's capabilities (system ∪ user) satisfy one demand.
 pub fn satisfies(demand: &str, agent: &Agent) -> bool {
+    demand_satisfied(demand, |name| capability(agent, name))
+}
+
+/// Whether one demand is satisfied by the capabilities `capability` looks up (by name,
+/// case-insensitively). `-equals` compares values case-insensitively, as Microsoft's
+/// `DemandEquals.IsSatisfied` does.
+pub fn demand_satisfied<'a>(demand: &str, capability: impl Fn(&str) -> Option<&'a str>) -> bool {
     match parse_demand(demand) {
-        Demand::Exists(name) => capability(agent, name).is_some(),
-        Demand::Equals(name, value) => capability(agent, name).is_some_and(|v| v == value),
+        Demand::Exists(name) => capability(name).is_some(),
+        Demand::Equals(name, value) => {
+            capability(name).is_some_and(|v| v.eq_ignore_ascii_case(value))
+        }
         Demand::GtVersion(name, version) => {
-            capability(agent, name).is_some_and(|v| version_greater(v, version))
+            capability(name).is_some_and(|v| version_greater(v, version))
         }
     }
 }
@@ -148,6 +157,28 @@ mod tests {
             parse_demand("Agent.Version -gtVersion 2.182.1"),
             Demand::GtVersion("Agent.Version", "2.182.1")
         );
+    }
+
+    /// The table the operator's planner is checked against too.
+    #[test]
+    fn demand_matching_follows_the_shared_table() {
+        let table: serde_json::Value =
+            serde_json::from_str(include_str!("../../demand-matching-cases.json")).unwrap();
+        let capabilities: std::collections::BTreeMap<String, String> =
+            serde_json::from_value(table["capabilities"].clone()).unwrap();
+        let lookup = |name: &str| {
+            capabilities
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.as_str())
+        };
+        let cases = table["cases"].as_array().unwrap();
+        assert!(cases.len() > 20);
+        for case in cases {
+            let demand = case["demand"].as_str().unwrap();
+            let expected = case["satisfied"].as_bool().unwrap();
+            assert_eq!(demand_satisfied(demand, lookup), expected, "{demand:?}");
+        }
     }
 
     #[test]

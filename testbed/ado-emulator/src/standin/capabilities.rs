@@ -1,5 +1,6 @@
 //! System capabilities the way the real agent computes them: every environment variable of the
-//! process (minus `VSO_AGENT_IGNORE` and `VSTS_AGENT_INPUT_*`) plus the `Agent.*` facts.
+//! process (minus `VSO_AGENT_IGNORE` and `VSTS_AGENT_INPUT_*`), the tools found on `PATH`
+//! (`NixCapabilitiesProvider`) and the `Agent.*` facts (`AgentCapabilitiesProvider`).
 //! This is why a pod entrypoint must keep secrets out of the agent's environment.
 
 use std::collections::{BTreeMap, HashSet};
@@ -28,11 +29,17 @@ pub fn system_capabilities(
                 .collect()
         })
         .unwrap_or_default();
+    let path = env
+        .iter()
+        .find(|(name, _)| name == "PATH")
+        .map(|(_, path)| path.clone())
+        .unwrap_or_default();
     let mut capabilities: BTreeMap<String, String> = env
         .into_iter()
         .filter(|(name, _)| !name.starts_with(ENV_INPUT_PREFIX))
         .filter(|(name, _)| !ignored.contains(&name.to_ascii_uppercase()))
         .collect();
+    capabilities.extend(tools_on_path(&path));
     let facts = [
         ("Agent.Name", agent_name.to_string()),
         ("Agent.OS", "Linux".to_string()),
@@ -40,11 +47,70 @@ pub fn system_capabilities(
         ("Agent.Version", AGENT_VERSION.to_string()),
         ("Agent.ComputerName", host_name()),
         ("Agent.HomeDirectory", home.display().to_string()),
+        // Run by a service manager or a container entrypoint, never from a desktop session.
+        ("InteractiveSession", "False".to_string()),
     ];
     for (name, value) in facts {
         capabilities.insert(name.to_string(), value);
     }
     capabilities
+}
+
+/// The tools Microsoft's Linux agent looks for (`NixCapabilitiesProvider.cs`, microsoft/
+/// azure-pipelines-agent): capability name and the executables that provide it, first found
+/// wins. The macOS-only Xamarin and Xcode checks are left out.
+pub const TOOLS: &[(&str, &[&str])] = &[
+    ("ant", &["ant"]),
+    ("AzureGuestAgent", &["waagent"]),
+    ("bundler", &["bundle"]),
+    ("clang", &["clang"]),
+    ("cmake", &["cmake"]),
+    ("curl", &["curl"]),
+    ("docker", &["docker"]),
+    ("dotnet", &["dotnet"]),
+    ("git", &["git"]),
+    ("gulp", &["gulp"]),
+    ("java", &["java"]),
+    ("JDK", &["javac"]),
+    ("make", &["make"]),
+    ("maven", &["mvn"]),
+    ("MSBuild", &["xbuild", "msbuild"]),
+    ("node.js", &["node", "nodejs"]),
+    ("npm", &["npm"]),
+    ("python", &["python"]),
+    ("python3", &["python3"]),
+    ("sh", &["sh"]),
+    ("subversion", &["svn"]),
+    ("ruby", &["ruby"]),
+    ("rake", &["rake"]),
+    ("svn", &["svn"]),
+    ("AndroidSDK", &["android"]),
+];
+
+/// A capability for each [`TOOLS`] entry found on `path` (a `PATH` value), valued with the
+/// executable's full path, as `which` would find it.
+pub fn tools_on_path(path: &str) -> BTreeMap<String, String> {
+    TOOLS
+        .iter()
+        .filter_map(|(capability, executables)| {
+            executables
+                .iter()
+                .find_map(|executable| which(path, executable))
+                .map(|found| ((*capability).to_string(), found.display().to_string()))
+        })
+        .collect()
+}
+
+/// The first executable regular file named `executable` in the directories of `path`.
+fn which(path: &str, executable: &str) -> Option<std::path::PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    path.split(':')
+        .filter(|dir| !dir.is_empty())
+        .map(|dir| Path::new(dir).join(executable))
+        .find(|candidate| {
+            std::fs::metadata(candidate)
+                .is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
+        })
 }
 
 /// The process environment with non-UTF-8 entries converted lossily.
@@ -137,6 +203,37 @@ mod tests {
             caps.get("Agent.Version").map(String::as_str),
             Some(AGENT_VERSION)
         );
+    }
+
+    #[test]
+    fn tools_on_path_are_published_with_their_path_and_missing_ones_are_not() {
+        use std::os::unix::fs::PermissionsExt;
+        let first = tempfile::tempdir().unwrap();
+        let second = tempfile::tempdir().unwrap();
+        let tool = |dir: &Path, name: &str, mode: u32| {
+            let file = dir.join(name);
+            std::fs::write(&file, "#!/bin/sh\n").unwrap();
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(mode)).unwrap();
+            file
+        };
+        let git = tool(first.path(), "git", 0o755);
+        tool(second.path(), "git", 0o755);
+        let mvn = tool(second.path(), "mvn", 0o755);
+        let nodejs = tool(second.path(), "nodejs", 0o755);
+        tool(first.path(), "cmake", 0o644);
+        let path = format!("{}:{}", first.path().display(), second.path().display());
+        let caps = system_capabilities(env(&[("PATH", &path)]), "a", Path::new("/azp"));
+        let get = |name: &str| caps.get(name).map(String::as_str);
+        assert_eq!(
+            get("git"),
+            Some(git.to_str().unwrap()),
+            "first on PATH wins"
+        );
+        assert_eq!(get("maven"), Some(mvn.to_str().unwrap()));
+        assert_eq!(get("node.js"), Some(nodejs.to_str().unwrap()));
+        assert_eq!(get("cmake"), None, "not executable");
+        assert_eq!(get("java"), None);
+        assert_eq!(get("InteractiveSession"), Some("False"));
     }
 
     #[test]

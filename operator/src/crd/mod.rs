@@ -19,7 +19,7 @@ pub use registration::Registration;
 pub use spec::{
     AgentPool, AgentPoolSpec, AgentSpec, AuthSpec, BuildkitMode, BuildkitSpec, CaBundleSource,
     DEFAULT_BUILDKIT_IMAGE, DEFAULT_PRIVILEGED_BUILDKIT_IMAGE, EcrSpec, KeyReference,
-    RemoteBuildkit, ScalingSpec, SecretKeyReference,
+    RemoteBuildkit, ScalingSpec, SecretKeyReference, WorkloadIdentity,
 };
 pub use status::{AgentPoolStatus, condition_type};
 pub use view::{AzureDevOpsPoolKey, ViewError};

@@ -151,6 +151,11 @@ async fn a_workload_identity_pool_runs_a_job_and_no_pat_exists_anywhere() {
     }
     let text = visible_text(&h).await;
     assert!(!text.contains(common::PAT));
+    // Every poll, the placeholder, the registration and its removal used one cached token.
+    let exchanges = text
+        .matches("obtained a Microsoft Entra access token")
+        .count();
+    assert_eq!(exchanges, 1, "the access token was not reused");
     assert_no_token(&text);
     let pool = h.pools().get("linux").await.unwrap();
     let ready = pool

@@ -943,14 +943,16 @@ impl Controller {
 
     async fn report_ado_event(&self, pool: &AgentPool, error: &AdoError) {
         if ready_reason(pool).as_deref() != Some(error.reason()) {
+            let hint = workload_identity_hint(pool, error).unwrap_or_default();
             self.events
-                .warning(pool, error.reason(), error.to_string())
+                .warning(pool, error.reason(), format!("{error}{hint}"))
                 .await;
         }
     }
 
     async fn report_ado_failure(&self, pool: &AgentPool, error: &AdoError) {
         self.report_ado_event(pool, error).await;
+        // Workload identity: what to change on the Azure side for a 401 or 403.
         let hint = workload_identity_hint(pool, error).unwrap_or_default();
         let health = Health::AdoFailed {
             reason: error.reason().into(),

@@ -139,16 +139,31 @@ async fn a_workload_identity_pool_runs_a_job_and_no_pat_exists_anywhere() {
         "{ran_on}"
     );
 
-    // No Secret in the namespace but the per-pod registrations; the PAT of the emulator was
-    // never given to anything.
-    let secrets = Api::<Secret>::namespaced(h.client.clone(), NAMESPACE)
+    // While the pod lives, its registration Secret is the only Secret in the namespace.
+    let secrets = Api::<Secret>::namespaced(h.client.clone(), NAMESPACE);
+    let names: Vec<String> = secrets
         .list(&Default::default())
         .await
-        .unwrap();
-    for secret in &secrets.items {
-        let name = secret.metadata.name.clone().unwrap();
-        assert!(name.ends_with("-registration"), "unexpected Secret {name}");
-    }
+        .unwrap()
+        .items
+        .into_iter()
+        .filter_map(|s| s.metadata.name)
+        .collect();
+    assert!(
+        names.iter().all(|n| n.ends_with("-registration")),
+        "{names:?}"
+    );
+    // The operator removes the pod and, with its Entra token, the registration; no Secret is
+    // left, and the emulator's PAT was never given to anything.
+    eventually("pod and registration gone", WAIT, || async {
+        let agents: Vec<String> = h.emu.agents().into_iter().map(|a| a.name).collect();
+        let left = secrets.list(&Default::default()).await.ok()?.items.len();
+        (h.pods().await.is_empty()
+            && left == 0
+            && agents == [format!("{NAMESPACE}.linux.placeholder")])
+        .then_some(())
+    })
+    .await;
     let text = visible_text(&h).await;
     assert!(!text.contains(common::PAT));
     // Every poll, the placeholder, the registration and its removal used one cached token.
@@ -200,6 +215,11 @@ async fn assert_refused(h: &Harness, reason: &str, message_parts: &[&str]) {
     })
     .await;
     assert_eq!(warning.type_.as_deref(), Some("Warning"));
+    let note = warning.note.unwrap_or_default();
+    assert!(
+        note.contains("fix:"),
+        "the Event does not say what to do: {note}"
+    );
 
     // A job waits, and stays without a pod for two poll intervals.
     h.queue("Linux", &[]);

@@ -141,3 +141,66 @@ pub fn workload_identity_hint(pool: &AgentPool, error: &azp_ado::AdoError) -> Op
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn pool(registration: &str) -> AgentPool {
+        serde_json::from_value(json!({
+            "apiVersion": "azp.dev/v1alpha1", "kind": "AgentPool",
+            "metadata": {"name": "linux", "namespace": "ci"},
+            "spec": {
+                "organization": "https://dev.azure.com/contoso", "pool": "eks",
+                "registration": registration,
+                "auth": {"workloadIdentity": {
+                    "tenantId": "72f988bf-86f1-41af-91ab-2d7cd011db47",
+                    "clientId": "0d9c2a5e-3c4b-4e7a-9f1d-6b2a8c3e5f70",
+                    "serviceAccountName": "azp"}},
+                "agent": {"image": "agent:1"}
+            }
+        }))
+        .unwrap()
+    }
+
+    /// A CRD installed without its CEL rules lets `registration: pod` through: the operator
+    /// refuses it before asking anyone for a token.
+    #[tokio::test]
+    async fn workload_identity_with_registration_pod_is_refused_with_its_reason() {
+        let config = kube::Config::new("http://127.0.0.1:1".parse().unwrap());
+        let kube = Client::try_from(config).unwrap();
+        let credentials = Credentials::new(
+            kube,
+            "http://127.0.0.1:1/".parse().unwrap(),
+            reqwest::Client::new(),
+        );
+        let error = credentials.resolve(&pool("pod"), "ci").await.unwrap_err();
+        assert_eq!(error.reason(), "WorkloadIdentityNeedsOperatorRegistration");
+        assert!(
+            error.to_string().contains("registration: operator"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn hints_name_the_application_and_the_pool() {
+        let pool = pool("operator");
+        let denied = azp_ado::AdoError::AccessDenied {
+            message: "Access denied.".into(),
+        };
+        let hint = workload_identity_hint(&pool, &denied).unwrap();
+        assert!(
+            hint.contains("0d9c2a5e-3c4b-4e7a-9f1d-6b2a8c3e5f70")
+                && hint.contains("Administrator of agent pool \"eks\""),
+            "{hint}"
+        );
+        let unauthorized = azp_ado::AdoError::BadCredentials { status: 401 };
+        assert!(
+            workload_identity_hint(&pool, &unauthorized)
+                .unwrap()
+                .contains("to the organization")
+        );
+    }
+}

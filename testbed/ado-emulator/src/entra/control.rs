@@ -19,6 +19,27 @@ struct Clock {
     offset_seconds: i64,
 }
 
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct TokenLifetime {
+    seconds: i64,
+}
+
+async fn post_token_lifetime(
+    State(shared): State<Arc<Shared>>,
+    body: Bytes,
+) -> Result<StatusCode, ControlError> {
+    let lifetime: TokenLifetime = serde_json::from_slice(&body)
+        .map_err(|e| crate::control::bad(format!("invalid token lifetime: {e}")))?;
+    if lifetime.seconds < 1 {
+        return Err(crate::control::bad("seconds must be at least 1"));
+    }
+    shared
+        .entra
+        .set_token_lifetime(chrono::Duration::seconds(lifetime.seconds));
+    Ok(StatusCode::NO_CONTENT)
+}
+
 async fn post_application(
     State(shared): State<Arc<Shared>>,
     body: Bytes,
@@ -54,4 +75,5 @@ pub fn router() -> Router<Arc<Shared>> {
             post(post_application).delete(clear_applications),
         )
         .route("/_emulator/entra/clock", post(post_clock))
+        .route("/_emulator/entra/token-lifetime", post(post_token_lifetime))
 }

@@ -87,8 +87,7 @@ pub struct Directory {
     applications: Mutex<HashMap<(String, String), Application>>,
     clock_offset: Mutex<chrono::Duration>,
     keys: Option<Keys>,
-    /// Lifetime of issued access tokens.
-    pub token_lifetime: chrono::Duration,
+    token_lifetime: Mutex<chrono::Duration>,
 }
 
 impl std::fmt::Debug for Directory {
@@ -110,7 +109,7 @@ impl Directory {
             applications: Mutex::default(),
             clock_offset: Mutex::default(),
             keys: generate_keys(),
-            token_lifetime: chrono::Duration::seconds(3599),
+            token_lifetime: Mutex::new(chrono::Duration::seconds(3599)),
         }
     }
 
@@ -154,6 +153,13 @@ impl Directory {
         }
     }
 
+    /// Lifetime of the access tokens issued from now on (Entra's default: about an hour).
+    pub fn set_token_lifetime(&self, lifetime: chrono::Duration) {
+        if let Ok(mut current) = self.token_lifetime.lock() {
+            *current = lifetime;
+        }
+    }
+
     /// The directory's notion of now.
     pub fn now(&self) -> DateTime<Utc> {
         Utc::now() + self.clock_offset.lock().map(|o| *o).unwrap_or_default()
@@ -163,7 +169,11 @@ impl Directory {
     pub fn issue(&self, application: &Application) -> Option<(String, i64)> {
         let keys = self.keys.as_ref()?;
         let now = self.now().timestamp();
-        let lifetime = self.token_lifetime.num_seconds();
+        let lifetime = self
+            .token_lifetime
+            .lock()
+            .map(|l| l.num_seconds())
+            .unwrap_or(3599);
         let claims = AccessClaims {
             aud: AZURE_DEVOPS_RESOURCE.to_owned(),
             iss: format!("https://sts.windows.net/{}/", application.tenant_id),

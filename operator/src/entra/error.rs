@@ -5,7 +5,7 @@
 pub enum EntraError {
     /// The TokenRequest API refused (no such service account, no RBAC, ...).
     #[error(
-        "could not get a token for service account {namespace}/{name}: {message}; create the service account, and grant the operator create on serviceaccounts/token"
+        "could not get a token for service account {namespace}/{name}: {message}; create the service account in the AgentPool's namespace, and grant the operator create on serviceaccounts/token (chart: workloadIdentity.enabled=true)"
     )]
     ServiceAccountToken {
         /// Namespace.

@@ -355,9 +355,18 @@ fn granted(
     set
 }
 
+/// The grant only AgentPools with `spec.auth.workloadIdentity` need; the chart adds it with
+/// `workloadIdentity.enabled=true`.
+const WORKLOAD_IDENTITY_ONLY: (&str, &str, &str) = ("", "serviceaccounts/token", "create");
+
 fn assert_chart_grants_exactly_what_is_required(rendered: &str, watched: Option<&str>, mode: &str) {
+    assert_chart_grants(rendered, watched, mode, false);
+}
+
+fn assert_chart_grants(rendered: &str, watched: Option<&str>, mode: &str, workload_identity: bool) {
     let want: BTreeSet<(Scope, String, String, String)> = required()
         .into_iter()
+        .filter(|(_, g, r, v)| workload_identity || (*g, *r, *v) != WORKLOAD_IDENTITY_ONLY)
         .map(|(s, g, r, v)| (s, g.to_owned(), r.to_owned(), v.to_owned()))
         .collect();
     let have = granted(rendered, watched);
@@ -400,6 +409,26 @@ fn all_namespaces_chart_grants_exactly_the_operators_calls() {
         .to_string();
     assert!(args.contains("--all-namespaces"), "{args}");
     assert_chart_grants_exactly_what_is_required(&rendered, None, "all namespaces");
+}
+
+#[test]
+fn workload_identity_adds_exactly_the_service_account_token_grant() {
+    let helm = Helm::new();
+    let rendered = helm.render(
+        &[],
+        &["watch.namespace=azp", "workloadIdentity.enabled=true"],
+    );
+    assert_chart_grants(
+        &rendered,
+        Some("azp"),
+        "namespaced, workload identity",
+        true,
+    );
+    let rendered = helm.render(
+        &[],
+        &["watch.allNamespaces=true", "workloadIdentity.enabled=true"],
+    );
+    assert_chart_grants(&rendered, None, "all namespaces, workload identity", true);
 }
 
 #[test]

@@ -6,11 +6,14 @@
 //! assertion (`client_credentials`, scope Azure DevOps `/.default`), and calls Azure DevOps
 //! with the access token it gets, cached until shortly before it expires.
 //!
-//! Why a small client of our own rather than `azure_identity`: the exchange is one form POST,
-//! the assertion must come from the TokenRequest API (not a projected file, which is what
-//! `WorkloadIdentityCredential` reads) and the operator must stay on the workspace's one HTTP
-//! and TLS stack (reqwest 0.13 on rustls/aws-lc-rs, shared with `azp-ado`), which the Azure
-//! SDK's own HTTP pipeline does not share.
+//! Why a small client of our own rather than `azure_identity` (checked 2026-12): the released
+//! line (0.30, on azure_core/typespec_client_core 0.9) is built on reqwest 0.12 with native-tls
+//! by default, a second HTTP/TLS stack beside the workspace's reqwest 0.13 on rustls/aws-lc-rs;
+//! the 1.x line that moves to reqwest 0.13 and rustls is still a beta. Its
+//! `WorkloadIdentityCredential` reads the assertion from a projected file, while the operator
+//! gets it from the TokenRequest API (`ClientAssertionCredential` could take that), and the
+//! conditions need Entra's `error_codes`, which its errors would have to be parsed back into.
+//! The exchange itself is one form POST.
 
 mod cache;
 mod error;

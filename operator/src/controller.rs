@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use azp_ado::{AdoClient, AdoClientConfig, AdoError, Auth, Secret as AdoSecret};
+use azp_ado::{AdoClient, AdoClientConfig, AdoError};
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::ListParams;
@@ -26,6 +26,7 @@ use crate::apply::{self, Target};
 use crate::buildkit_health;
 use crate::ca_bundle::{self, read_ca_bundle};
 use crate::crd::{AgentPool, AzureDevOpsPoolKey, check_organization_url, condition_type};
+use crate::credentials::{Credential, Credentials, workload_identity_hint};
 use crate::events::{EventSink, action, reason};
 use crate::hooks::ServedOrganizations;
 use crate::inventory;
@@ -33,7 +34,6 @@ use crate::metrics::{AdoRequestMetrics, Metrics, labels};
 use crate::observe;
 use crate::plan::{self, PlannerSettings, PoolKey, PoolSnapshot};
 use crate::poller::{Backoff, Observation, observe_pool};
-use crate::secrets::read_pat;
 use crate::status::{Health, StatusUpdate, apply_status, next_status};
 use crate::wake::{Wakers, spawn_watchers};
 use kube::runtime::events::EventType;
@@ -55,11 +55,14 @@ pub struct Settings {
     pub pod_startup_warning: Duration,
     /// This replica's identity (Events).
     pub identity: String,
+    /// Microsoft Entra authority for workload identity token exchanges
+    /// (`--entra-authority`).
+    pub entra_authority: url::Url,
 }
 
 /// Per Azure DevOps pool state that survives passes.
 struct GroupState {
-    client: Option<(AdoSecret, Option<Vec<u8>>, AdoClient)>,
+    client: Option<(Credential, Option<Vec<u8>>, AdoClient)>,
     pool_id: Option<i32>,
     backoff: Backoff,
     next_poll: Instant,
@@ -110,6 +113,7 @@ pub struct Controller {
     leader: watch::Receiver<bool>,
     groups: HashMap<AzureDevOpsPoolKey, GroupState>,
     served: Arc<ServedOrganizations>,
+    credentials: Credentials,
 }
 
 /// A member of a group that passed the checks and may be planned.
@@ -130,7 +134,19 @@ impl Controller {
         leader: watch::Receiver<bool>,
     ) -> Self {
         let events = EventSink::new(client.clone(), &settings.identity);
+        // Entra is called like Azure DevOps: same timeouts, no redirects, https only unless
+        // --allow-insecure-http (local testing).
+        let entra_http = reqwest::Client::builder()
+            .timeout(settings.ado_timeout)
+            .connect_timeout(settings.ado_timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .https_only(!settings.allow_insecure_http)
+            .build()
+            .unwrap_or_default();
+        let credentials =
+            Credentials::new(client.clone(), settings.entra_authority.clone(), entra_http);
         Self {
+            credentials,
             client,
             settings,
             metrics,
@@ -322,16 +338,16 @@ impl Controller {
                     continue;
                 }
             }
-            match read_pat(&self.client, pool, &namespace).await {
-                Ok(secret) => {
-                    pat.get_or_insert(secret);
+            match self.credentials.resolve(pool, &namespace).await {
+                Ok(credential) => {
+                    pat.get_or_insert(credential);
                 }
                 Err(error) => {
                     if pool.metadata.deletion_timestamp.is_some() {
                         // Credentials deleted before the AgentPool: cleanup is impossible.
                         self.abandon(pool).await;
                     } else {
-                        self.report_misconfigured(pool, error.reason(), &error.to_string())
+                        self.report_misconfigured(pool, &error.reason(), &error.to_string())
                             .await;
                     }
                     continue;
@@ -771,7 +787,7 @@ impl Controller {
         &self,
         group: &mut GroupState,
         organization: &str,
-        pat: AdoSecret,
+        pat: Credential,
         ca_bundle: Option<Vec<u8>>,
     ) -> Result<AdoClient, AdoError> {
         if let Some((current, current_ca, client)) = &group.client
@@ -783,7 +799,7 @@ impl Controller {
         let url = url::Url::parse(organization).map_err(|e| AdoError::InvalidConfig {
             message: e.to_string(),
         })?;
-        let mut config = AdoClientConfig::new(url, Auth::Pat(pat.clone()));
+        let mut config = AdoClientConfig::new(url, pat.auth());
         config.allow_insecure_http = self.settings.allow_insecure_http;
         config.request_timeout = self.settings.ado_timeout;
         config.observer = Some(Arc::new(AdoRequestMetrics(self.metrics.clone())));
@@ -1002,17 +1018,20 @@ impl Controller {
 
     async fn report_ado_event(&self, pool: &AgentPool, error: &AdoError) {
         if ready_reason(pool).as_deref() != Some(error.reason()) {
+            let hint = workload_identity_hint(pool, error).unwrap_or_default();
             self.events
-                .warning(pool, error.reason(), error.to_string())
+                .warning(pool, error.reason(), format!("{error}{hint}"))
                 .await;
         }
     }
 
     async fn report_ado_failure(&self, pool: &AgentPool, error: &AdoError) {
         self.report_ado_event(pool, error).await;
+        // Workload identity: what to change on the Azure side for a 401 or 403.
+        let hint = workload_identity_hint(pool, error).unwrap_or_default();
         let health = Health::AdoFailed {
             reason: error.reason().into(),
-            message: error.to_string(),
+            message: format!("{error}{hint}"),
         };
         self.write_status(pool, &health, &StatusUpdate::default())
             .await;

@@ -104,6 +104,11 @@ struct RunArgs {
     /// Per-request timeout towards Azure DevOps, in seconds.
     #[arg(long, default_value_t = 10)]
     ado_timeout_seconds: u64,
+    /// Microsoft Entra authority for AgentPools with `spec.auth.workloadIdentity`: the token
+    /// endpoint is `<authority>/<tenantId>/oauth2/v2.0/token`. Other clouds:
+    /// `https://login.microsoftonline.us`, `https://login.chinacloudapi.cn`.
+    #[arg(long, env = "AZP_ENTRA_AUTHORITY", default_value = azp_operator::entra::DEFAULT_AUTHORITY)]
+    entra_authority: url::Url,
     /// Log format.
     #[arg(long, default_value = "json", value_parser = ["json", "text"])]
     log_format: String,
@@ -242,6 +247,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         },
         pod_startup_warning: Duration::from_secs(args.pod_startup_warning_seconds),
         identity,
+        entra_authority: authority_base(args.entra_authority.clone())?,
     };
     let controller = Controller::new(client.clone(), settings, metrics, trigger, leader)
         .with_served_organizations(served);
@@ -262,4 +268,17 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The authority as a base URL that `<tenant>/oauth2/v2.0/token` can be joined to.
+fn authority_base(mut authority: url::Url) -> anyhow::Result<url::Url> {
+    anyhow::ensure!(
+        matches!(authority.scheme(), "https" | "http") && authority.host().is_some(),
+        "--entra-authority must be an https:// URL"
+    );
+    if !authority.path().ends_with('/') {
+        let path = format!("{}/", authority.path());
+        authority.set_path(&path);
+    }
+    Ok(authority)
 }

@@ -21,7 +21,7 @@ pub use schedule::{ScheduleError, StandbySchedule, Weekday, scheduled_min_idle};
 pub use spec::{
     AgentPool, AgentPoolSpec, AgentSpec, AuthSpec, BuildkitMode, BuildkitSpec, CaBundleSource,
     DEFAULT_BUILDKIT_IMAGE, DEFAULT_PRIVILEGED_BUILDKIT_IMAGE, EcrSpec, KeyReference,
-    RemoteBuildkit, ScalingSpec, SecretKeyReference,
+    RemoteBuildkit, ScalingSpec, SecretKeyReference, WorkloadIdentity,
 };
 pub use status::{AgentPoolStatus, ImageCapabilities, condition_type};
 pub use view::{AzureDevOpsPoolKey, ViewError};

@@ -41,6 +41,9 @@ pub const DEFAULT_PRIVILEGED_BUILDKIT_IMAGE: &str = "moby/buildkit:v0.32.2";
     doc = "Ephemeral Azure Pipelines agents: one pod per job, scaled from the Azure DevOps queue.",
     // The name becomes the value of the azp.dev/pool label on every agent pod.
     validation = kube::core::Rule::new("self.metadata.name.size() <= 63").message("name must be at most 63 characters: it is the value of the azp.dev/pool pod label"),
+    // Without a PAT only the operator can register agents (the `register` init container
+    // of `registration: pod` runs config.sh with the PAT).
+    validation = kube::core::Rule::new("!has(self.spec.auth.workloadIdentity) || !has(self.spec.registration) || self.spec.registration == 'operator'").message("auth.workloadIdentity needs registration: operator (registration: pod runs config.sh with a PAT)"),
     printcolumn = r#"{"name":"Pool","type":"string","jsonPath":".spec.pool","description":"Azure DevOps agent pool"}"#,
     printcolumn = r#"{"name":"Queued","type":"integer","jsonPath":".status.queued","description":"Pending jobs counted for this AgentPool"}"#,
     printcolumn = r#"{"name":"Running","type":"integer","jsonPath":".status.running","description":"Agents running a job"}"#,
@@ -123,14 +126,43 @@ pub struct AgentPoolSpec {
 /// Credentials for Azure DevOps. Exactly one method must be set.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
-// With workloadIdentity this becomes `has(self.patSecretRef) != has(self.workloadIdentity)`.
-#[x_kube(validation = kube::core::Rule::new("has(self.patSecretRef)").message("set exactly one of patSecretRef"))]
+#[x_kube(validation = kube::core::Rule::new("has(self.patSecretRef) != has(self.workloadIdentity)").message("set exactly one of patSecretRef or workloadIdentity"))]
 pub struct AuthSpec {
     /// Secret in the AgentPool's namespace holding a personal access token with
-    /// "Agent Pools (Read & manage)" scope. Mounted into agent pods as a file, never an
-    /// environment variable.
+    /// "Agent Pools (Read & manage)" scope. Read by the operator; with `registration: pod`
+    /// also mounted into the `register` init container as a file, never an environment
+    /// variable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pat_secret_ref: Option<SecretKeyReference>,
+    /// Microsoft Entra workload identity instead of a PAT: the operator exchanges a
+    /// Kubernetes service account token for an Entra access token and calls Azure DevOps as
+    /// that application's service principal. Needs `registration: operator`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workload_identity: Option<WorkloadIdentity>,
+}
+
+/// A Microsoft Entra application that trusts this cluster's service account tokens through
+/// a federated identity credential.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkloadIdentity {
+    /// Directory (tenant) ID of the Entra tenant that owns the application, a GUID.
+    #[x_kube(validation = kube::core::Rule::new("self.matches('^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$')").message("must be a tenant ID (GUID)"))]
+    #[schemars(length(max = 36))]
+    pub tenant_id: String,
+    /// Application (client) ID of the app registration whose federated credential trusts the
+    /// service account, a GUID. Its service principal must be a user of the organization and
+    /// an Administrator of the agent pool.
+    #[x_kube(validation = kube::core::Rule::new("self.matches('^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$')").message("must be an application (client) ID (GUID)"))]
+    #[schemars(length(max = 36))]
+    pub client_id: String,
+    /// Service account in the AgentPool's namespace whose token the operator requests
+    /// (audience `api://AzureADTokenExchange`); the federated credential's subject is
+    /// `system:serviceaccount:<namespace>:<serviceAccountName>`. It is not mounted into
+    /// agent pods.
+    #[x_kube(validation = kube::core::Rule::new("self.matches('^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$')").message("must be a service account name (DNS subdomain)"))]
+    #[schemars(length(min = 1, max = 253))]
+    pub service_account_name: String,
 }
 
 /// A key of a Secret in the AgentPool's namespace.

@@ -215,7 +215,16 @@ fn invalid_specs_are_refused_with_a_helpful_message() {
         ),
         ("organization", json!("https://"), "https://"),
         ("pool", json!(""), "must not be empty"),
-        ("auth", json!({}), "exactly one of patSecretRef"),
+        (
+            "auth",
+            json!({}),
+            "exactly one of patSecretRef or workloadIdentity",
+        ),
+        (
+            "auth.workloadIdentity",
+            json!({"tenantId": TENANT, "clientId": CLIENT, "serviceAccountName": "azp"}),
+            "exactly one of patSecretRef or workloadIdentity",
+        ),
         ("auth.patSecretRef.name", json!(""), "must not be empty"),
         ("capabilities.AZP_AGENTPOOL", json!("ci/other"), "reserved"),
         ("scaling.idleTimeout", json!("1d"), "between 0s and 24h"),
@@ -273,6 +282,58 @@ fn invalid_specs_are_refused_with_a_helpful_message() {
                     && message.contains(expected)
             }),
             "{full_path} = {value}: expected {expected:?}, got {errors:?}"
+        );
+    }
+}
+
+const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+const CLIENT: &str = "0d9c2a5e-3c4b-4e7a-9f1d-6b2a8c3e5f70";
+
+/// An object authenticating with workload identity instead of the PAT.
+fn workload_identity_object() -> Value {
+    with(
+        "auth",
+        json!({"workloadIdentity": {"tenantId": TENANT, "clientId": CLIENT, "serviceAccountName": "azp-operator"}}),
+    )
+}
+
+#[test]
+fn workload_identity_without_a_pat_is_accepted() {
+    assert_eq!(
+        cel_errors(&workload_identity_object()),
+        Vec::<String>::new()
+    );
+    let mut object = workload_identity_object();
+    object["spec"]["registration"] = json!("operator");
+    assert_eq!(cel_errors(&object), Vec::<String>::new());
+}
+
+#[test]
+fn workload_identity_with_registration_pod_is_refused() {
+    let mut object = workload_identity_object();
+    object["spec"]["registration"] = json!("pod");
+    let errors = cel_errors(&object);
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("needs registration: operator")),
+        "{errors:?}"
+    );
+}
+
+#[test]
+fn workload_identity_fields_are_checked() {
+    for (field, value, expected) in [
+        ("tenantId", "contoso.onmicrosoft.com", "tenant ID (GUID)"),
+        ("clientId", "my-app", "client) ID (GUID)"),
+        ("serviceAccountName", "Azp_Operator", "service account name"),
+    ] {
+        let mut object = workload_identity_object();
+        object["spec"]["auth"]["workloadIdentity"][field] = json!(value);
+        let errors = cel_errors(&object);
+        assert!(
+            errors.iter().any(|e| e.contains(expected)),
+            "{field}={value}: {errors:?}"
         );
     }
 }

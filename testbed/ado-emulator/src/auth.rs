@@ -18,6 +18,12 @@ use crate::urls::request_base;
 pub enum Caller {
     /// PAT (Basic) or the configured static bearer token: may manage everything.
     Admin,
+    /// A Microsoft Entra access token of a service principal that is a member of the
+    /// organization; management needs the Administrator role on the agent pools.
+    ServicePrincipal {
+        /// Whether the principal administers the agent pools.
+        pool_administrator: bool,
+    },
     /// A registered agent's access token: scoped to that agent and its pool.
     Agent {
         /// Agent id.
@@ -31,7 +37,11 @@ impl Caller {
     /// Management calls (pools, agent registration): PAT/Entra only.
     pub fn require_admin(self) -> Result<(), ApiError> {
         match self {
-            Self::Admin => Ok(()),
+            Self::Admin
+            | Self::ServicePrincipal {
+                pool_administrator: true,
+            } => Ok(()),
+            Self::ServicePrincipal { .. } => Err(not_pool_administrator()),
             Self::Agent { .. } => Err(ApiError::access_denied(
                 "An agent token cannot perform management calls.",
             )),
@@ -44,6 +54,9 @@ impl Caller {
             Self::Agent { pool_id: own, .. } if own != pool_id => Err(ApiError::access_denied(
                 format!("This agent's token is not valid for pool {pool_id}."),
             )),
+            Self::ServicePrincipal {
+                pool_administrator: false,
+            } => Err(not_pool_administrator()),
             _ => Ok(()),
         }
     }
@@ -58,6 +71,13 @@ impl Caller {
             _ => Ok(()),
         }
     }
+}
+
+/// The service's 403 for an identity without a role on the agent pools.
+fn not_pool_administrator() -> ApiError {
+    ApiError::access_denied(
+        "Access denied. The service principal needs Manage permissions for agent pools to perform the action. For more information, contact the Azure DevOps Server administrator.",
+    )
 }
 
 /// Constant-time-ish comparison so a PAT is not guessable by timing.
@@ -92,6 +112,18 @@ pub fn authenticate(shared: &Shared, headers: &HeaderMap) -> Option<Caller> {
         .is_some_and(|t| secret_eq(credential, t))
     {
         return Some(Caller::Admin);
+    }
+    // Entra access tokens are JWTs; agent tokens are opaque.
+    if credential.split('.').count() == 3
+        && let Some(principal) = shared.entra.principal(credential)
+    {
+        // A valid token of a service principal the organization does not know: 401, as
+        // Azure DevOps answers (TF400813).
+        return principal
+            .organization_member
+            .then_some(Caller::ServicePrincipal {
+                pool_administrator: principal.pool_administrator,
+            });
     }
     shared.read(|s| {
         let token = s.tokens.get(credential)?;

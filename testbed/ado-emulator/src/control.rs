@@ -128,7 +128,7 @@ fn not_found(what: impl std::fmt::Display) -> ControlError {
     ControlError(StatusCode::NOT_FOUND, format!("{what} not found"))
 }
 
-fn bad(message: impl Into<String>) -> ControlError {
+pub(crate) fn bad(message: impl Into<String>) -> ControlError {
     ControlError(StatusCode::BAD_REQUEST, message.into())
 }
 
@@ -417,5 +417,6 @@ pub fn router() -> Router<Arc<Shared>> {
         .route("/_emulator/stats/reset", post(reset_stats))
         .route("/_emulator/faults", post(post_fault).delete(clear_faults))
         .route("/_emulator/hooks", post(post_hook).delete(clear_hooks))
+        .merge(crate::entra::control::router())
         .route("/_emulator/{*rest}", axum::routing::any(control_not_found))
 }

@@ -11,6 +11,7 @@ pub mod assign;
 pub mod auth;
 pub mod config;
 pub mod control;
+pub mod entra;
 pub mod error;
 pub mod faults;
 pub mod hooks;

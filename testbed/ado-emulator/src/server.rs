@@ -255,6 +255,10 @@ impl RunningEmulator {
         tokio::spawn(crate::hooks::deliver(shared.clone(), hook_events));
         tokio::spawn(sweep(shared.clone()));
         let app = control::router()
+            .route(
+                "/{tenant}/oauth2/v2.0/token",
+                axum::routing::post(crate::entra::token::token),
+            )
             .merge(apis_router())
             .fallback(not_found)
             .method_not_allowed_fallback(method_not_allowed)
@@ -340,7 +344,9 @@ impl RunningEmulator {
 
 /// Control routes pass straight through; everything else gets the `_apis` treatment.
 async fn apis_or_control(state: State<AppState>, request: Request, next: Next) -> Response {
-    if request.uri().path().starts_with("/_emulator/") || request.uri().path() == "/_emulator" {
+    let path = request.uri().path();
+    if path.starts_with("/_emulator/") || path == "/_emulator" || crate::entra::is_token_path(path)
+    {
         next.run(request).await
     } else {
         apis_layer(state, request, next).await

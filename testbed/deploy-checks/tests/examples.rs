@@ -20,6 +20,7 @@ fn example_agentpools() -> Vec<(String, serde_json::Value)> {
         "agentpool-basic.yaml",
         "agentpool-buildkit-ecr.yaml",
         "agentpool-arm64.yaml",
+        "agentpool-workload-identity.yaml",
     ] {
         let path = workspace().join("examples").join(file);
         for doc in documents(&std::fs::read_to_string(&path).unwrap()) {

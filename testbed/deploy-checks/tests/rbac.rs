@@ -4,7 +4,7 @@
 //! `#[cfg(test)]`):
 //! 1. every Kubernetes call site — a line with `.list(`, `.get_opt(`, `.get(&`, `.create(&PostParams`,
 //!    `.replace(`, `.patch(`, `.patch_status(`, `.patch_metadata(`, `.delete(`, `.delete_collection(`,
-//!    `.replace_status(`, `.evict(`, `watcher(`, `Recorder::new(` or `block_owner_deletion: Some(true)` —
+//!    `.replace_status(`, `.evict(`, `.create_token_request(`, `watcher(`, `Recorder::new(` or `block_owner_deletion: Some(true)` —
 //!    must be explained by a row of [`CALL_SITES`] (file + pattern → the permissions it needs);
 //! 2. every row of [`CALL_SITES`] must still match the code (a stale row means the chart grants too much);
 //! 3. every `Api<Kind>` in the code must be a kind the table knows.
@@ -122,6 +122,13 @@ const CALL_SITES: &[CallSite] = &[
         pattern: r"secrets\.create\(&PostParams",
         needs: &[(Watched, "", "secrets", &["create"])],
     },
+    // spec.auth.workloadIdentity: a short-lived token of the AgentPool's service account for
+    // Entra's token exchange (TokenRequest).
+    CallSite {
+        file: "entra/service_account_token.rs",
+        pattern: r"\.create_token_request\(",
+        needs: &[(Watched, "", "serviceaccounts/token", &["create"])],
+    },
     // kube-runtime's Recorder writes events.k8s.io/v1 Events: create, then patch for a series.
     CallSite {
         file: "events.rs",
@@ -146,10 +153,17 @@ const CALL_SITES: &[CallSite] = &[
 ];
 
 /// Kinds the table covers (`Api<Kind>` in the code).
-const KNOWN_KINDS: &[&str] = &["AgentPool", "Pod", "Secret", "ConfigMap", "Lease"];
+const KNOWN_KINDS: &[&str] = &[
+    "AgentPool",
+    "Pod",
+    "Secret",
+    "ConfigMap",
+    "Lease",
+    "ServiceAccount",
+];
 
 /// A line that talks to the Kubernetes API.
-const CALL_PATTERN: &str = r"\.(list|get_opt|create|replace|patch|patch_status|patch_metadata|delete|delete_collection|replace_status|evict)\(|\.get\(&|\bwatcher\(|Recorder::new\(|block_owner_deletion: Some\(true\)";
+const CALL_PATTERN: &str = r"\.(list|get_opt|create|create_token_request|replace|patch|patch_status|patch_metadata|delete|delete_collection|replace_status|evict)\(|\.get\(&|\bwatcher\(|Recorder::new\(|block_owner_deletion: Some\(true\)";
 
 /// Non-test source of the operator, by path relative to `operator/src`.
 fn operator_sources() -> BTreeMap<String, String> {
@@ -341,9 +355,18 @@ fn granted(
     set
 }
 
+/// The grant only AgentPools with `spec.auth.workloadIdentity` need; the chart adds it with
+/// `workloadIdentity.enabled=true`.
+const WORKLOAD_IDENTITY_ONLY: (&str, &str, &str) = ("", "serviceaccounts/token", "create");
+
 fn assert_chart_grants_exactly_what_is_required(rendered: &str, watched: Option<&str>, mode: &str) {
+    assert_chart_grants(rendered, watched, mode, false);
+}
+
+fn assert_chart_grants(rendered: &str, watched: Option<&str>, mode: &str, workload_identity: bool) {
     let want: BTreeSet<(Scope, String, String, String)> = required()
         .into_iter()
+        .filter(|(_, g, r, v)| workload_identity || (*g, *r, *v) != WORKLOAD_IDENTITY_ONLY)
         .map(|(s, g, r, v)| (s, g.to_owned(), r.to_owned(), v.to_owned()))
         .collect();
     let have = granted(rendered, watched);
@@ -386,6 +409,26 @@ fn all_namespaces_chart_grants_exactly_the_operators_calls() {
         .to_string();
     assert!(args.contains("--all-namespaces"), "{args}");
     assert_chart_grants_exactly_what_is_required(&rendered, None, "all namespaces");
+}
+
+#[test]
+fn workload_identity_adds_exactly_the_service_account_token_grant() {
+    let helm = Helm::new();
+    let rendered = helm.render(
+        &[],
+        &["watch.namespace=azp", "workloadIdentity.enabled=true"],
+    );
+    assert_chart_grants(
+        &rendered,
+        Some("azp"),
+        "namespaced, workload identity",
+        true,
+    );
+    let rendered = helm.render(
+        &[],
+        &["watch.allNamespaces=true", "workloadIdentity.enabled=true"],
+    );
+    assert_chart_grants(&rendered, None, "all namespaces, workload identity", true);
 }
 
 #[test]

@@ -22,6 +22,9 @@ pub enum KubeSimError {
         /// Why it failed.
         message: String,
     },
+    /// The service-account signing key could not be generated.
+    #[error("cannot generate the service-account signing key: {0}")]
+    SigningKey(String),
     /// Any other I/O failure.
     #[error("io error: {0}")]
     Io(#[from] std::io::Error),

@@ -22,6 +22,7 @@ pub mod meta;
 pub mod objectmeta;
 pub mod patch;
 pub mod registry;
+pub mod sa_tokens;
 pub mod selector;
 pub mod server;
 pub mod store;

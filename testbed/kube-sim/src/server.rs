@@ -40,9 +40,11 @@ impl RunningKubeSim {
                 source,
             })?;
         let addr = listener.local_addr()?;
+        let tokens = crate::sa_tokens::TokenIssuer::generate().map_err(KubeSimError::SigningKey)?;
         let app = router(AppState {
             cluster: cluster.clone(),
             address: addr.to_string(),
+            tokens: Arc::new(tokens),
         });
         let (shutdown, rx) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {

@@ -52,6 +52,7 @@ pub async fn connection_data(State(shared): State<AppState>, headers: HeaderMap)
     if let Some(caller) = caller {
         let name = match caller {
             Caller::Admin => "Emulator PAT User".to_owned(),
+            Caller::ServicePrincipal { .. } => "Emulator Service Principal".to_owned(),
             Caller::Agent { agent_id, .. } => format!("Agent {agent_id}"),
         };
         let identity = json!({

@@ -151,6 +151,8 @@ pub struct Shared {
     hook_events: mpsc::UnboundedSender<HookEvent>,
     /// Cancelled on shutdown; long-polls return at once.
     pub shutdown: CancellationToken,
+    /// The Microsoft Entra double (token endpoint, applications, service principals).
+    pub entra: crate::entra::Directory,
 }
 
 impl Shared {
@@ -170,6 +172,7 @@ impl Shared {
                 changed,
                 hook_events,
                 shutdown: CancellationToken::new(),
+                entra: crate::entra::Directory::new(),
             },
             hook_rx,
         )

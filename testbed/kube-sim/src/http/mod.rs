@@ -29,6 +29,16 @@ pub struct AppState {
     pub cluster: Arc<Cluster>,
     /// `host:port` the server listens on (for `/api` discovery).
     pub address: String,
+    /// Signs service-account tokens (TokenRequest) and publishes the JWKS.
+    pub tokens: Arc<crate::sa_tokens::TokenIssuer>,
+}
+
+impl AppState {
+    /// The service-account issuer (`iss`): this server's own URL, as on a cluster whose
+    /// `--service-account-issuer` is the API server's address.
+    pub fn issuer(&self) -> String {
+        format!("http://{}", self.address)
+    }
 }
 
 /// The router: every request goes through one dispatcher, like the real server's handler chain.
@@ -135,6 +145,8 @@ async fn handle(
             &group,
             &version,
         )),
+        Route::OidcDiscovery => get_only(Some(crate::sa_tokens::discovery(&app.issuer()))),
+        Route::Jwks => get_only(Some(app.tokens.jwks())),
         Route::Resource(rp) => resource(app, method, uri, headers, body, rp).await,
         Route::Unknown => Err(ApiError::unknown_path(path)),
     }
@@ -361,6 +373,12 @@ async fn resource(
             ),
             _ => Err(not_allowed()),
         },
+        (Some(name), Some("token")) if rt.group.is_empty() && rt.plural == "serviceaccounts" => {
+            match *method {
+                Method::POST => token_request(app, &rt, ns.unwrap_or(""), name, headers, &body),
+                _ => Err(not_allowed()),
+            }
+        }
         (Some(name), Some("binding")) if rt.group.is_empty() && rt.plural == "pods" => {
             match *method {
                 Method::POST => Ok(json_response(
@@ -372,6 +390,48 @@ async fn resource(
         }
         _ => Err(ApiError::unknown_path(path)),
     }
+}
+
+/// `POST serviceaccounts/{name}/token`: a signed token for an existing service account
+/// (404 for an unknown one, like the real server).
+fn token_request(
+    app: &AppState,
+    rt: &crate::registry::ResourceType,
+    namespace: &str,
+    name: &str,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<Response, ApiError> {
+    let account = app.cluster.get(rt, Some(namespace), name)?;
+    let request = parse_body(headers, body)?;
+    let issuer = app.issuer();
+    let (audiences, expiration_seconds) = crate::sa_tokens::parse_request(&request, &issuer)?;
+    let uid = account
+        .pointer("/metadata/uid")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let (token, expires) = app.tokens.issue(
+        &issuer,
+        &crate::sa_tokens::TokenFor {
+            namespace,
+            name,
+            uid,
+            audiences: audiences.clone(),
+            expiration_seconds,
+        },
+        chrono::Utc::now(),
+    )?;
+    let mut answer = serde_json::json!({
+        "kind": "TokenRequest",
+        "apiVersion": "authentication.k8s.io/v1",
+        "metadata": {"name": name, "namespace": namespace, "creationTimestamp": null},
+        "spec": {"audiences": audiences, "expirationSeconds": expiration_seconds, "boundObjectRef": null},
+        "status": {"token": token, "expirationTimestamp": expires.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)},
+    });
+    if let Some(bound) = request.pointer("/spec/boundObjectRef") {
+        answer["spec"]["boundObjectRef"] = bound.clone();
+    }
+    Ok(json_response(201, &answer))
 }
 
 #[allow(clippy::too_many_arguments)]

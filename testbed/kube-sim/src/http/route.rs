@@ -31,6 +31,10 @@ pub enum Route {
         /// Version.
         version: String,
     },
+    /// `/.well-known/openid-configuration` (service-account issuer discovery).
+    OidcDiscovery,
+    /// `/openid/v1/jwks` (the service-account signing keys).
+    Jwks,
     /// Anything else: 404.
     Unknown,
 }
@@ -63,6 +67,8 @@ pub fn parse(path: &str) -> Route {
         ["version"] => Route::Version,
         ["healthz" | "livez" | "readyz"] => Route::Health,
         ["api"] => Route::CoreVersions,
+        [".well-known", "openid-configuration"] => Route::OidcDiscovery,
+        ["openid", "v1", "jwks"] => Route::Jwks,
         ["openapi", "v3"] => Route::OpenApiRoot,
         ["openapi", "v3", "api", version] => Route::OpenApiGroupVersion {
             group: String::new(),

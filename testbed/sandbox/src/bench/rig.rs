@@ -120,6 +120,7 @@ impl Rig {
             log_file: dir.path().join("operator.log"),
             log_filter: "warn".into(),
             marker: uuid::Uuid::new_v4().simple().to_string(),
+            entra_authority: emulator.base_url(),
         };
         let operator = OperatorProcess::start(&launch).await?;
         let rig = Self {

@@ -8,6 +8,7 @@ pub mod kubelet;
 pub mod operator;
 pub mod pool;
 pub mod processes;
+pub mod workload_identity;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -108,6 +109,9 @@ pub struct SandboxOptions {
     /// How long the BuildKit sidecar stand-in waits before it listens (process runtime, for
     /// AgentPools with `buildkit.enabled`): the start-up race of issue 20, injected.
     pub buildkit_start_delay: Duration,
+    /// No PAT Secret: the operator's service account and an Entra application federated
+    /// with it instead (AgentPools then use [`AgentPoolSpec::workload_identity`]).
+    pub workload_identity: bool,
 }
 
 impl Default for SandboxOptions {
@@ -129,6 +133,7 @@ impl Default for SandboxOptions {
             binaries: None,
             keep_dir: std::env::var_os("AZP_SANDBOX_KEEP").is_some(),
             buildkit_start_delay: Duration::from_millis(500),
+            workload_identity: false,
         }
     }
 }
@@ -164,7 +169,8 @@ impl std::fmt::Debug for Sandbox {
 }
 
 impl Sandbox {
-    /// Starts emulator, kube-sim (with the CRD), the kubelet, the PAT Secret and (unless
+    /// Starts emulator, kube-sim (with the CRD), the kubelet, the PAT Secret (or, with
+    /// `workload_identity`, the service account and its Entra application) and (unless
     /// `start_operator` is false) the operator.
     pub async fn start(options: SandboxOptions) -> Result<Self, SandboxError> {
         let binaries = match &options.binaries {
@@ -257,6 +263,7 @@ impl Sandbox {
             log_file: dir.path().join("operator.log"),
             log_filter: options.operator_log_filter.clone(),
             marker: marker.clone(),
+            entra_authority: emulator.base_url(),
         };
         let mut sandbox = Self {
             emulator,
@@ -274,8 +281,16 @@ impl Sandbox {
             binaries,
             options,
         };
-        let pat = sandbox.options.pat.clone();
-        sandbox.set_pat(&pat).await?;
+        if sandbox.options.workload_identity {
+            workload_identity::create_service_account(&sandbox.client).await?;
+            let application = workload_identity::application(&sandbox.kube_sim.url());
+            sandbox
+                .control("POST", "/_emulator/entra/applications", Some(application))
+                .await?;
+        } else {
+            let pat = sandbox.options.pat.clone();
+            sandbox.set_pat(&pat).await?;
+        }
         if sandbox.options.start_operator {
             sandbox.start_operator().await?;
         }

@@ -30,6 +30,8 @@ pub struct OperatorLaunch {
     pub log_filter: String,
     /// Value of [`super::MARKER_ENV`], so leftover processes can be found.
     pub marker: String,
+    /// `--entra-authority`: the emulator's Entra token endpoint.
+    pub entra_authority: String,
 }
 
 /// A running operator process.
@@ -57,6 +59,7 @@ impl OperatorProcess {
             .arg("--registration-grace-seconds")
             .arg(launch.registration_grace.as_secs().to_string())
             .args(["--log-format", "text"])
+            .args(["--entra-authority", &launch.entra_authority])
             .env("KUBECONFIG", &launch.kubeconfig)
             .env("RUST_LOG", &launch.log_filter)
             .env(super::MARKER_ENV, &launch.marker)

@@ -65,6 +65,16 @@ impl AgentPoolSpec {
         self
     }
 
+    /// Authenticates with the sandbox's Entra workload identity instead of the PAT
+    /// (the sandbox must start with `workload_identity`).
+    pub fn workload_identity(mut self) -> Self {
+        if !self.extra_spec.is_object() {
+            self.extra_spec = json!({});
+        }
+        self.extra_spec["auth"] = super::workload_identity::auth();
+        self
+    }
+
     /// The AgentPool object for `namespace`, pointing at `organization`.
     pub fn manifest(&self, namespace: &str, organization: &str) -> Value {
         let mut spec = json!({

@@ -198,13 +198,17 @@ async fn rate_limit_storm_bounds_requests_even_when_hooks_hammer_and_recovers() 
         || async { (h.pods().await.len() == 1).then_some(()) },
     )
     .await;
-    let status = h.pools().get("linux").await.unwrap().status.unwrap();
-    let ready = status
-        .conditions
-        .iter()
-        .find(|c| c.type_ == "Ready")
-        .unwrap();
-    assert_eq!(ready.status, "True", "{ready:?}");
+    // The pass that creates the pod writes its status after creating it: wait for that write
+    // rather than read once (seen under load: the read came between the two).
+    eventually("Ready=True after the storm", WAIT, || async {
+        let status = h.pools().get("linux").await.ok()?.status?;
+        status
+            .conditions
+            .iter()
+            .any(|c| c.type_ == "Ready" && c.status == "True")
+            .then_some(())
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -31,8 +31,8 @@ pub use client::AdoClient;
 pub use config::{AdoClientConfig, RetryPolicy};
 pub use error::{AdoError, PoolLookup};
 pub use models::{
-    Agent, AgentAuthorization, AgentPatch, AgentPublicKey, AgentRef, AgentStatus, JobRequest,
-    MatchedAgent, NewAgent, OrchestrationOwner, Pool, PoolType, TaskResult,
+    Agent, AgentAuthorization, AgentPatch, AgentPublicKey, AgentRef, AgentStatus, JobRequest, Link,
+    MatchedAgent, NewAgent, OrchestrationOwner, OwnerLinks, Pool, PoolType, TaskResult,
 };
 pub use observer::{AttemptOutcome, RequestAttempt, RequestObserver};
 pub use rate_limit::RateLimitSnapshot;

@@ -29,3 +29,20 @@ pub const DRAINING: &str = "azp.dev/draining";
 /// Annotation set once the operator read and recorded a finished pod's termination message,
 /// after which the pod may be deleted.
 pub const OUTCOME_RECORDED: &str = "azp.dev/outcome-recorded";
+
+/// Annotations the operator sets on a pod once its agent has taken a job, so that
+/// `kubectl get pods` / `describe` answer "what is this pod doing".
+pub mod job {
+    /// The Azure DevOps job request id.
+    pub const REQUEST_ID: &str = "azp.dev/job-request-id";
+    /// The job's name (`jobName`).
+    pub const NAME: &str = "azp.dev/job-name";
+    /// The pipeline (`definition.name`).
+    pub const PIPELINE: &str = "azp.dev/pipeline";
+    /// The run (`owner.name`, the run number).
+    pub const RUN: &str = "azp.dev/run";
+    /// The run's page (`owner._links.web.href`).
+    pub const RUN_URL: &str = "azp.dev/run-url";
+    /// When Azure DevOps assigned the job to the agent (RFC 3339).
+    pub const ASSIGNED_AT: &str = "azp.dev/job-assigned-at";
+}

@@ -3,7 +3,7 @@
 //! Every step is idempotent and tolerant of races (a pod already gone, an agent already
 //! removed), because the next plan is built from a fresh read and repeats what did not stick.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use azp_ado::{AdoClient, AdoError, AgentQuery, NewAgent};
 use azp_contract::{AgentPoolRef, labels, naming};
@@ -290,7 +290,21 @@ pub async fn annotate(
     key: &str,
     value: &str,
 ) -> Result<(), kube::Error> {
-    let patch = json!({"metadata": {"annotations": {key: value}}});
+    annotate_all(
+        api,
+        pod,
+        &BTreeMap::from([(key.to_owned(), value.to_owned())]),
+    )
+    .await
+}
+
+/// Sets several annotations on a pod in one merge patch; a pod already gone is fine.
+pub async fn annotate_all(
+    api: &Api<Pod>,
+    pod: &str,
+    annotations: &BTreeMap<String, String>,
+) -> Result<(), kube::Error> {
+    let patch = json!({"metadata": {"annotations": annotations}});
     match api
         .patch(pod, &PatchParams::default(), &Patch::Merge(&patch))
         .await

@@ -452,6 +452,7 @@ impl Controller {
                     buildkit_signals.insert(member.key.clone(), signal);
                 }
                 if outcome.ran_job() {
+                    self.count_job(&member.key, pod, &outcome);
                     let entry = outcomes.entry(member.key.clone()).or_default();
                     if outcome.succeeded() {
                         entry.0 += 1;
@@ -464,6 +465,10 @@ impl Controller {
                 }
             }
         }
+
+        // 4a. Pods whose agent took a job say which (annotations and one Event).
+        self.annotate_running_jobs(&members, pods, &observation.jobs)
+            .await;
 
         // 4b. What each image publishes (learned from its first agent with a session), and the
         // placeholders kept in step with what the agents publish.
@@ -826,6 +831,70 @@ impl Controller {
         };
         group.polled_at = Some(Instant::now());
         Ok((pool_id, observe_pool(client, pool_id).await?))
+    }
+
+    /// Pods whose agent took a job get the job's annotations and one `JobStarted` Event; the
+    /// request id in the annotations makes this once per pod, across restarts too.
+    async fn annotate_running_jobs(
+        &self,
+        members: &[Member<'_>],
+        pods: &[Pod],
+        jobs: &[azp_ado::JobRequest],
+    ) {
+        use azp_contract::labels;
+        for job in jobs.iter().filter(|job| job.result.is_none()) {
+            let Some(agent) = &job.reserved_agent else {
+                continue;
+            };
+            let Some((member, pod)) = members.iter().find_map(|member| {
+                pods_of(pods, &member.key)
+                    .find(|pod| pod.annotations().get(labels::AGENT_NAME) == Some(&agent.name))
+                    .map(|pod| (member, pod))
+            }) else {
+                continue;
+            };
+            let request_id = job.request_id.to_string();
+            if pod.annotations().get(labels::job::REQUEST_ID) == Some(&request_id) {
+                continue;
+            }
+            let running = observe::RunningJob::from_request(job);
+            let name = pod.name_any();
+            let api: Api<Pod> = Api::namespaced(self.client.clone(), &member.namespace);
+            match apply::annotate_all(&api, &name, &running.annotations()).await {
+                Ok(()) => {
+                    info!(pool = %member.key, pod = %name, request_id = job.request_id, "agent took a job");
+                    self.events.job_started(member.pool, &name, &running).await;
+                }
+                Err(error) => warn!(%error, pod = %name, "could not annotate the pod with its job"),
+            }
+        }
+    }
+
+    /// Counts a job a pod ran, by result, and how long it ran (from the assignment the pod's
+    /// annotation recorded to now, when the pod's end is seen).
+    fn count_job(&self, key: &PoolKey, pod: &Pod, outcome: &observe::PodOutcome) {
+        let pool = key.to_string();
+        self.metrics
+            .jobs
+            .get_or_create(&labels(&[
+                ("agentpool", &pool),
+                ("result", outcome.result_label()),
+            ]))
+            .inc();
+        let assigned = pod
+            .annotations()
+            .get(azp_contract::labels::job::ASSIGNED_AT)
+            .and_then(|at| chrono::DateTime::parse_from_rfc3339(at).ok());
+        if let Some(assigned) = assigned {
+            let seconds = (chrono::Utc::now() - assigned.with_timezone(&chrono::Utc))
+                .num_milliseconds()
+                .max(0) as f64
+                / 1000.0;
+            self.metrics
+                .job_run_seconds
+                .get_or_create(&labels(&[("agentpool", &pool)]))
+                .observe(seconds);
+        }
     }
 
     fn count_poll(&self, key: &AzureDevOpsPoolKey, result: &str) {

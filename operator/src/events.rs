@@ -16,7 +16,7 @@ use azp_contract::Outcome;
 
 use crate::apply::AppliedAgent;
 use crate::crd::AgentPool;
-use crate::observe::PodOutcome;
+use crate::observe::{PodOutcome, RunningJob};
 
 /// Event reasons, PascalCase as Kubernetes expects.
 pub mod reason {
@@ -30,6 +30,8 @@ pub mod reason {
     pub const PLACEHOLDER_REGISTERED: &str = "PlaceholderRegistered";
     /// A finished pod's outcome was recorded.
     pub const JOB_FINISHED: &str = "JobFinished";
+    /// A pod's agent took a job.
+    pub const JOB_STARTED: &str = "JobStarted";
     /// A pod never started (Pending, or its agent never registered) and was deleted.
     pub const POD_START_TIMEOUT: &str = "PodStartTimeout";
 }
@@ -50,6 +52,8 @@ pub mod action {
     pub const REGISTER_PLACEHOLDER: &str = "RegisterPlaceholder";
     /// A finished pod's outcome was read and counted.
     pub const RECORD_OUTCOME: &str = "RecordOutcome";
+    /// A pod was annotated with the job its agent took.
+    pub const ANNOTATE_JOB: &str = "AnnotateJob";
     /// A pod that never started was deleted.
     pub const DELETE_UNSTARTED_POD: &str = "DeleteUnstartedPod";
 }
@@ -231,6 +235,19 @@ impl EventSink {
             )
             .await;
         }
+    }
+
+    /// `JobStarted`: which job, pipeline and run a pod's agent took, with the run's page.
+    pub async fn job_started(&self, pool: &AgentPool, pod: &str, job: &RunningJob) {
+        self.about_pod(
+            pool,
+            EventType::Normal,
+            reason::JOB_STARTED,
+            action::ANNOTATE_JOB,
+            pod,
+            job.describe(pod),
+        )
+        .await;
     }
 
     /// `JobFinished` for one pod: Warning when the agent never got to run a job (preflight

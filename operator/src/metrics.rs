@@ -42,6 +42,10 @@ pub struct Metrics {
     pub polls: Family<Labels, Counter>,
     /// Registrations removed because their AgentPool no longer exists (`pool`).
     pub orphaned_registrations_removed: Family<Labels, Counter>,
+    /// Jobs the AgentPool's pods ran, by result (`agentpool`, `result`).
+    pub jobs: Family<Labels, Counter>,
+    /// Seconds from a job's assignment to its pod's end (`agentpool`).
+    pub job_run_seconds: HistogramFamily,
 }
 
 impl Metrics {
@@ -60,6 +64,9 @@ impl Metrics {
             Family::new_with_constructor(latency_histogram as fn() -> Histogram);
         let polls = Family::<Labels, Counter>::default();
         let orphaned_registrations_removed = Family::<Labels, Counter>::default();
+        let jobs = Family::<Labels, Counter>::default();
+        let job_run_seconds: HistogramFamily =
+            Family::new_with_constructor(latency_histogram as fn() -> Histogram);
         registry.register(
             "pending_jobs",
             "Pending Azure DevOps jobs counted for each AgentPool",
@@ -102,6 +109,16 @@ impl Metrics {
             "Agent registrations removed because their AgentPool no longer exists",
             orphaned_registrations_removed.clone(),
         );
+        registry.register(
+            "jobs",
+            "Jobs run by the AgentPool's pods, by result",
+            jobs.clone(),
+        );
+        registry.register(
+            "job_run_seconds",
+            "Time from a job's assignment to the end of its pod",
+            job_run_seconds.clone(),
+        );
         Arc::new(Self {
             registry,
             pending_jobs,
@@ -114,6 +131,8 @@ impl Metrics {
             queue_to_assignment_seconds,
             polls,
             orphaned_registrations_removed,
+            jobs,
+            job_run_seconds,
         })
     }
 

@@ -59,12 +59,14 @@ fn exported() -> BTreeMap<String, String> {
         &metrics.ado_requests,
         &metrics.polls,
         &metrics.orphaned_registrations_removed,
+        &metrics.jobs,
     ] {
         counter.get_or_create(&series).inc();
     }
     for histogram in [
         &metrics.queue_to_pod_seconds,
         &metrics.queue_to_assignment_seconds,
+        &metrics.job_run_seconds,
     ] {
         histogram.get_or_create(&series).observe(1.0);
     }
@@ -118,6 +120,8 @@ fn every_series_the_dashboard_queries_is_exported_by_the_operator() {
         "azp_operator_queue_to_assignment_seconds",
         "azp_operator_ado_requests",
         "azp_operator_ado_rate_limit_remaining",
+        "azp_operator_jobs",
+        "azp_operator_job_run_seconds",
     ] {
         assert!(queried.contains(family), "no panel queries {family}");
     }

@@ -37,6 +37,24 @@ pub struct OrchestrationOwner {
     /// Definition name or build number.
     #[serde(default)]
     pub name: Option<String>,
+    /// `_links`; `web` is the page of the definition or the run.
+    #[serde(default, rename = "_links")]
+    pub links: Option<OwnerLinks>,
+}
+
+/// `_links` of an [`OrchestrationOwner`].
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Default)]
+pub struct OwnerLinks {
+    /// The page a person opens.
+    #[serde(default)]
+    pub web: Option<Link>,
+}
+
+/// One link.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Link {
+    /// Its URL.
+    pub href: String,
 }
 
 /// One job waiting for, or running on, an agent of the pool.

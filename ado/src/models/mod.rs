@@ -10,7 +10,7 @@ mod wrappers;
 pub use agent::{
     Agent, AgentAuthorization, AgentPatch, AgentPublicKey, AgentRef, AgentStatus, NewAgent,
 };
-pub use job_request::{JobRequest, MatchedAgent, OrchestrationOwner, TaskResult};
+pub use job_request::{JobRequest, Link, MatchedAgent, OrchestrationOwner, OwnerLinks, TaskResult};
 pub use pool::{Pool, PoolType};
 pub(crate) use wrappers::{Collection, WrappedException};
 

@@ -14,8 +14,10 @@ use kube::ResourceExt;
 use crate::plan::{AgentView, JobView, PodPhase, PodView};
 
 mod outcome;
+mod running_job;
 
 pub use outcome::{PodOutcome, outcome_init_statuses, pod_outcome};
+pub use running_job::RunningJob;
 
 fn system_time(time: Option<DateTime<Utc>>) -> Option<SystemTime> {
     time.map(SystemTime::from)

@@ -24,6 +24,24 @@ impl PodOutcome {
         matches!(self, Self::Reported(message) if message.outcome == azp_contract::Outcome::Succeeded)
     }
 
+    /// The `result` label of the jobs metric.
+    pub fn result_label(&self) -> &'static str {
+        use azp_contract::Outcome;
+        match self {
+            Self::Reported(message) => match message.outcome {
+                Outcome::Succeeded => "succeeded",
+                Outcome::Failed => "failed",
+                Outcome::Canceled => "canceled",
+                Outcome::NoJob => "no_job",
+                Outcome::PreflightFailed => "preflight_failed",
+                Outcome::RegistrationFailed => "registration_failed",
+                Outcome::Interrupted => "interrupted",
+                Outcome::Unknown => "unknown",
+            },
+            Self::Unreported { .. } => "unreported",
+        }
+    }
+
     /// Whether the pod ran (or tried to run) a job at all: a pod that exits without a job
     /// (scale-down, idle) is counted neither as success nor as failure.
     pub fn ran_job(&self) -> bool {

@@ -34,6 +34,7 @@ use crate::metrics::{AdoRequestMetrics, Metrics, labels};
 use crate::observe;
 use crate::plan::{self, PlannerSettings, PoolKey, PoolSnapshot};
 use crate::poller::{Backoff, Observation, observe_pool};
+use crate::start_failures;
 use crate::status::{Health, StatusUpdate, apply_status, next_status};
 use crate::wake::{Wakers, spawn_watchers};
 use kube::runtime::events::EventType;
@@ -53,6 +54,8 @@ pub struct Settings {
     pub planner: PlannerSettings,
     /// A live pod still Pending after this long makes the AgentPool Degraded.
     pub pod_startup_warning: Duration,
+    /// Delays between agent pods that end before taking a job.
+    pub start_backoff: crate::start_failures::Backoff,
     /// This replica's identity (Events).
     pub identity: String,
     /// Microsoft Entra authority for workload identity token exchanges
@@ -425,6 +428,8 @@ impl Controller {
         let mut outcomes: HashMap<PoolKey, (u64, u64)> = HashMap::new();
         let mut buildkit_signals: HashMap<PoolKey, buildkit_health::Signal> = HashMap::new();
         let mut recorded: HashSet<String> = HashSet::new();
+        let mut start_failed: HashMap<PoolKey, Vec<String>> = HashMap::new();
+        let mut start_succeeded: HashSet<PoolKey> = HashSet::new();
         for member in &members {
             for pod in pods_of(pods, &member.key) {
                 let Some(view) = observe::pod_view(pod) else {
@@ -448,6 +453,18 @@ impl Controller {
                 }
                 recorded.insert(view.name.clone());
                 let outcome = observe::pod_outcome(pod);
+                let took_job = pod
+                    .annotations()
+                    .contains_key(azp_contract::labels::job::REQUEST_ID);
+                if let Some(failure) = start_failures::failure_of(&outcome, took_job) {
+                    warn!(pool = %member.key, pod = %view.name, %failure, "agent pod ended before taking a job");
+                    start_failed
+                        .entry(member.key.clone())
+                        .or_default()
+                        .push(format!("pod {}: {failure}", view.name));
+                } else if start_failures::is_start_success(&outcome, took_job) {
+                    start_succeeded.insert(member.key.clone());
+                }
                 if let Some(signal) = buildkit_health::signal(&outcome) {
                     buildkit_signals.insert(member.key.clone(), signal);
                 }
@@ -464,6 +481,20 @@ impl Controller {
                         .await;
                 }
             }
+        }
+
+        // 4. (cont.) Failed starts in a row, per AgentPool: the backoff's state for this pass.
+        let mut start_states: HashMap<PoolKey, Option<crate::crd::StartFailures>> = HashMap::new();
+        for member in &members {
+            let failures = start_failed.remove(&member.key).unwrap_or_default();
+            let next = start_failures::next(
+                member.pool,
+                &failures,
+                start_succeeded.contains(&member.key),
+                k8s_openapi::jiff::Timestamp::now(),
+            );
+            self.report_start_failures(member.pool, next.as_ref()).await;
+            start_states.insert(member.key.clone(), next);
         }
 
         // 4a. Pods whose agent took a job say which (annotations and one Event).
@@ -575,7 +606,15 @@ impl Controller {
                 .filter(|p| p.owner == member.key && p.is_live())
                 .count();
             let last_probe = group.buildkit_probes.get(&member.key).map(Instant::elapsed);
-            let allowed = buildkit_health::allowed_pods(plan.create_pods, held, live, last_probe);
+            let allowed = buildkit_health::allowed_pods(plan.create_pods, held, live, last_probe)
+                // A configuration whose pods keep failing: one probe pod after the backoff.
+                .min(start_failures::allowed_pods(
+                    plan.create_pods,
+                    start_states.get(&member.key).and_then(Option::as_ref),
+                    &self.settings.start_backoff,
+                    live,
+                    k8s_openapi::jiff::Timestamp::now(),
+                ));
             if held && allowed > 0 {
                 group
                     .buildkit_probes
@@ -706,6 +745,8 @@ impl Controller {
                 failed,
                 buildkit_signal,
                 image_capabilities: learned.remove(&member.key),
+                start_failures: start_states.remove(&member.key),
+                start_backoff: self.settings.start_backoff,
             };
             self.write_status(member.pool, &health, &update).await;
             self.export_gauges(&member.key, plan, &snapshot);
@@ -831,6 +872,41 @@ impl Controller {
         };
         group.polled_at = Some(Instant::now());
         Ok((pool_id, observe_pool(client, pool_id).await?))
+    }
+
+    /// One Warning Event when an AgentPool's pods have failed [`start_failures::GIVE_UP_AFTER`]
+    /// times in a row for its current spec (the condition carries the rest).
+    async fn report_start_failures(
+        &self,
+        pool: &AgentPool,
+        next: Option<&crate::crd::StartFailures>,
+    ) {
+        let Some(next) = next else {
+            return;
+        };
+        let before = pool
+            .status
+            .as_ref()
+            .and_then(|s| s.start_failures.as_ref())
+            .filter(|f| f.observed_generation == pool.metadata.generation)
+            .map_or(0, |f| f.consecutive);
+        if before < start_failures::GIVE_UP_AFTER
+            && next.consecutive >= start_failures::GIVE_UP_AFTER
+        {
+            warn!(pool = %pool.name_any(), failures = next.consecutive, "agent pods keep failing; holding back");
+            self.events
+                .warning(
+                    pool,
+                    start_failures::REASON,
+                    format!(
+                        "{} agent pods in a row ended before taking a job; one probe pod every {} s until the spec changes. Last failure: {}",
+                        next.consecutive,
+                        self.settings.start_backoff.max.as_secs(),
+                        next.last_failure
+                    ),
+                )
+                .await;
+        }
     }
 
     /// Pods whose agent took a job get the job's annotations and one `JobStarted` Event; the

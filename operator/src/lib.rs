@@ -25,6 +25,7 @@ pub mod published;
 pub mod render;
 pub mod secrets;
 pub mod server;
+pub mod start_failures;
 pub mod status;
 pub mod wake;
 

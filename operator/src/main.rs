@@ -101,6 +101,14 @@ struct RunArgs {
     /// seconds is deleted (with its registration, if any) and replaced.
     #[arg(long, default_value_t = 600)]
     pod_startup_timeout_seconds: u64,
+    /// After an agent pod ends before taking a job, the next one waits this many seconds,
+    /// doubling with each failure in a row (see `PodsFailing`).
+    #[arg(long, default_value_t = 10)]
+    start_backoff_initial_seconds: u64,
+    /// The longest wait between failing agent pods, and the pace of probe pods once an
+    /// AgentPool has given up (`Ready=False`, `PodsFailing`).
+    #[arg(long, default_value_t = 600)]
+    start_backoff_max_seconds: u64,
     /// Per-request timeout towards Azure DevOps, in seconds.
     #[arg(long, default_value_t = 10)]
     ado_timeout_seconds: u64,
@@ -246,6 +254,10 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
             pod_startup_timeout: Duration::from_secs(args.pod_startup_timeout_seconds),
         },
         pod_startup_warning: Duration::from_secs(args.pod_startup_warning_seconds),
+        start_backoff: azp_operator::start_failures::Backoff {
+            initial: Duration::from_secs(args.start_backoff_initial_seconds.max(1)),
+            max: Duration::from_secs(args.start_backoff_max_seconds.max(1)),
+        },
         identity,
         entra_authority: authority_base(args.entra_authority.clone())?,
     };

@@ -165,6 +165,10 @@ pub struct StatusUpdate {
     pub buildkit_signal: Option<crate::buildkit_health::Signal>,
     /// What the image publishes, learned in this pass ([`crate::learn`]).
     pub image_capabilities: Option<crate::crd::ImageCapabilities>,
+    /// Failed pod starts after this pass ([`crate::start_failures`]); `None` keeps the stored.
+    pub start_failures: Option<Option<crate::crd::StartFailures>>,
+    /// The backoff, for the condition's message.
+    pub start_backoff: crate::start_failures::Backoff,
 }
 
 /// The full status the operator owns, computed from the stored one plus this reconcile.
@@ -177,6 +181,13 @@ pub fn next_status(pool: &AgentPool, health: &Health, update: &StatusUpdate) -> 
         idle: previous.idle,
         starting: previous.starting,
     });
+    let start_failures = match &update.start_failures {
+        Some(next) => next.clone(),
+        None => previous
+            .start_failures
+            .clone()
+            .filter(|f| f.observed_generation == pool.metadata.generation),
+    };
     AgentPoolStatus {
         observed_generation: pool.metadata.generation,
         pool_id: update.pool_id.or(previous.pool_id),
@@ -196,6 +207,7 @@ pub fn next_status(pool: &AgentPool, health: &Health, update: &StatusUpdate) -> 
                 update.buildkit_signal.as_ref(),
                 &now,
             ));
+            crate::start_failures::apply(&mut list, start_failures.as_ref(), &update.start_backoff);
             list
         },
         placeholder_agent_id: update
@@ -209,6 +221,7 @@ pub fn next_status(pool: &AgentPool, health: &Health, update: &StatusUpdate) -> 
             .clone()
             .or(previous.image_capabilities)
             .filter(|learned| learned.image == pool.spec.agent.image),
+        start_failures,
     }
 }
 

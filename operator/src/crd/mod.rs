@@ -23,7 +23,7 @@ pub use spec::{
     DEFAULT_BUILDKIT_IMAGE, DEFAULT_PRIVILEGED_BUILDKIT_IMAGE, EcrSpec, KeyReference,
     RemoteBuildkit, ScalingSpec, SecretKeyReference, WorkloadIdentity,
 };
-pub use status::{AgentPoolStatus, ImageCapabilities, condition_type};
+pub use status::{AgentPoolStatus, ImageCapabilities, StartFailures, condition_type};
 pub use view::{AzureDevOpsPoolKey, ViewError};
 
 #[cfg(test)]

@@ -62,6 +62,24 @@ pub struct AgentPoolStatus {
     /// the image changes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image_capabilities: Option<ImageCapabilities>,
+    /// Agent pods of the current spec that ended, one after another, before their agent took a
+    /// job; the operator backs off between them (see `PodsFailing` in the README).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_failures: Option<StartFailures>,
+}
+
+/// Pods that ended before taking a job, in a row, for the current spec.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StartFailures {
+    /// How many in a row.
+    pub consecutive: u32,
+    /// The last one's reason and message (the agent's termination message, or the kubelet's).
+    pub last_failure: String,
+    /// When the last one was seen.
+    pub last_failure_time: Time,
+    /// `metadata.generation` of the spec they failed with.
+    pub observed_generation: Option<i64>,
 }
 
 /// What one agent image publishes to Azure DevOps, as its first agent reported it.

@@ -41,6 +41,9 @@ fn binaries() -> &'static (PathBuf, PathBuf) {
     })
 }
 
+/// An agent image the kubelet treats as having no `azp-agent` in it.
+pub const BROKEN_IMAGE: &str = "azp-agent:no-azp-agent";
+
 /// A kubelet whose `register` and `agent` containers run the real azp-agent (`register`,
 /// then `run`) with the stand-in as the official agent, installed into `<agents_dir>/<pod name>`: one agent home per pod, as in a
 /// real container image (the agent writes `.agent` and `.credentials` into its home, so pods
@@ -66,6 +69,15 @@ fn kubelet_with(h: &Harness, agents_dir: &Path, runtime: ProcessRuntime) -> Kube
                 "agent" => "run",
                 _ => return None,
             };
+            // An image without azp-agent (BROKEN_IMAGE): the program does not exist, so the
+            // container fails to start (`StartError`, as containerd reports it).
+            if container.image.as_deref() == Some(BROKEN_IMAGE) {
+                return Some(ContainerCommand {
+                    program: "/nonexistent/azp-agent".into(),
+                    args: vec![subcommand.into()],
+                    env: Vec::new(),
+                });
+            }
             let home = agents_dir.join(pod.metadata.name.as_deref().unwrap_or("unnamed"));
             if !home.join("config.sh").exists() {
                 let status = std::process::Command::new(&standin)

@@ -61,7 +61,15 @@ impl Cluster {
                             }
                         }
                     }
-                    // managedFields computed below from the old object.
+                    if applied {
+                        // A server-side apply of status computed its managedFields (with the
+                        // `status` subresource entry) in `new`: keep them, as kube-apiserver
+                        // does, so a later apply that omits a status field removes it.
+                        if let Some(fields) = new.pointer("/metadata/managedFields").cloned() {
+                            only_status["metadata"]["managedFields"] = fields;
+                        }
+                    }
+                    // Otherwise managedFields are computed below from the old object.
                     new = only_status;
                 } else if rt.has_status {
                     match old.get("status") {

@@ -202,6 +202,7 @@ pub fn apply(
             .any(|e| e.fields.iter().any(|p| p.starts_with(path)));
         if !owned_by_others {
             remove_at(&mut merged, path);
+            prune_emptied_parents(&mut merged, path, &applied_set);
         }
     }
 
@@ -225,6 +226,23 @@ pub fn apply(
     }
     write_entries(&mut merged, entries);
     Ok(merged)
+}
+
+/// After a manager's field was removed, the objects around it that are now empty and that
+/// nobody applies go too: leaving a whole struct out of an apply removes the struct, as
+/// kube-apiserver does (an empty `{}` left behind would fail its required fields).
+fn prune_emptied_parents(merged: &mut Value, path: &[Elem], applied: &FieldSet) {
+    for end in (1..path.len()).rev() {
+        let prefix = &path[..end];
+        if !matches!(prefix.last(), Some(Elem::Field(_))) {
+            return;
+        }
+        let emptied = matches!(get_at(merged, prefix), Some(Value::Object(m)) if m.is_empty());
+        if !emptied || applied.iter().any(|p| p.starts_with(prefix)) {
+            return;
+        }
+        remove_at(merged, prefix);
+    }
 }
 
 fn conflict_error(conflicts: &[(String, crate::fields::Path)], api_version: &str) -> ApiError {

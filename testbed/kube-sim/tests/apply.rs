@@ -128,6 +128,31 @@ async fn apply_merges_containers_by_name_and_status_is_applied_separately() {
         .await
         .unwrap();
     assert_eq!(p.status.unwrap().phase.as_deref(), Some("Running"));
+
+    // The status apply is recorded (subresource `status`), so a later apply by the same manager
+    // that leaves a status field out removes it, as kube-apiserver does.
+    let p = pods.get("p").await.unwrap();
+    let entry = p
+        .metadata
+        .managed_fields
+        .unwrap_or_default()
+        .into_iter()
+        .find(|e| e.manager.as_deref() == Some("kubelet"))
+        .expect("the kubelet's status apply is in managedFields");
+    assert_eq!(entry.subresource.as_deref(), Some("status"));
+    assert_eq!(entry.operation.as_deref(), Some("Apply"));
+    let without_conditions = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+                                    "status": {"phase": "Running"}});
+    let p = pods
+        .patch_status("p", &apply("kubelet"), &Patch::Apply(&without_conditions))
+        .await
+        .unwrap();
+    let status = p.status.unwrap();
+    assert_eq!(status.phase.as_deref(), Some("Running"));
+    assert!(
+        status.conditions.unwrap_or_default().is_empty(),
+        "a status field the manager stopped applying stayed"
+    );
     sim.shutdown().await;
 }
 
@@ -149,5 +174,31 @@ async fn apply_requires_a_field_manager_and_force_only_with_apply() {
     cms.patch("x", &apply("m"), &Patch::Apply(&cm))
         .await
         .unwrap();
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn leaving_a_whole_map_out_of_an_apply_removes_it_not_just_its_keys() {
+    let (sim, client) = start().await;
+    let cms: Api<ConfigMap> = Api::default_namespaced(client);
+    let with_data = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "m"},
+                           "data": {"a": "1", "b": "2"}});
+    cms.patch("m", &apply("alice"), &Patch::Apply(&with_data))
+        .await
+        .unwrap();
+    let without = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "m", "labels": {"x": "y"}}});
+    let cm = cms
+        .patch("m", &apply("alice"), &Patch::Apply(&without))
+        .await
+        .unwrap();
+    assert_eq!(cm.data, None, "an emptied map stayed behind");
+    // Applied explicitly empty, it stays.
+    let empty =
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "m"}, "data": {}});
+    let cm = cms
+        .patch("m", &apply("alice"), &Patch::Apply(&empty))
+        .await
+        .unwrap();
+    assert_eq!(cm.data, Some(Default::default()));
     sim.shutdown().await;
 }

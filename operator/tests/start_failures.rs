@@ -61,7 +61,7 @@ async fn pods_of_a_broken_image_back_off_then_the_pool_says_why_and_recovers_whe
             break ready.clone();
         }
         assert!(
-            started.elapsed() < Duration::from_secs(90),
+            started.elapsed() < Duration::from_secs(150),
             "never gave up; pods: {seen:?}"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -85,10 +85,15 @@ async fn pods_of_a_broken_image_back_off_then_the_pool_says_why_and_recovers_whe
 
     // Given up: no pod for a while (the next probe comes only after 30 s).
     tokio::time::sleep(Duration::from_secs(4)).await;
-    assert!(
-        h.pods().await.is_empty(),
-        "a pod was created after giving up"
-    );
+    // (The last failed pod may still be there until the operator removes it: only new ones count.)
+    let new: Vec<String> = h
+        .pods()
+        .await
+        .into_iter()
+        .filter_map(|p| p.metadata.name)
+        .filter(|name| !names.contains(name))
+        .collect();
+    assert!(new.is_empty(), "a pod was created after giving up: {new:?}");
     assert_eq!(h.emu.job(job).unwrap().state, "queued");
 
     // Fixed spec: a new generation starts afresh, the job runs.

@@ -124,6 +124,9 @@ struct Member<'a> {
     pool: &'a AgentPool,
     namespace: String,
     key: PoolKey,
+    /// The planner's view, made once per pass when the AgentPool was admitted (a standby
+    /// schedule makes it depend on the time, so two would not always agree).
+    view: plan::AgentPoolView,
 }
 
 impl Controller {
@@ -319,15 +322,18 @@ impl Controller {
                         pool.planner_view()
                             .map_err(|e| ("InvalidSpec", e.to_string()))
                     });
-            if let Err((reason, message)) = checked {
-                if pool.metadata.deletion_timestamp.is_some() {
-                    // A spec that can never be served cannot be cleaned up either.
-                    self.abandon(pool).await;
-                } else {
-                    self.report_misconfigured(pool, reason, &message).await;
+            let view = match checked {
+                Ok(view) => view,
+                Err((reason, message)) => {
+                    if pool.metadata.deletion_timestamp.is_some() {
+                        // A spec that can never be served cannot be cleaned up either.
+                        self.abandon(pool).await;
+                    } else {
+                        self.report_misconfigured(pool, reason, &message).await;
+                    }
+                    continue;
                 }
-                continue;
-            }
+            };
             // spec.caBundle: the operator's client trusts it too, as the agent pods do.
             match read_ca_bundle(&self.client, pool, &namespace).await {
                 Ok(bundle) => ca_bundles.extend(bundle),
@@ -361,6 +367,7 @@ impl Controller {
                 pool,
                 namespace,
                 key,
+                view,
             });
         }
         let Some(pat) = pat else {
@@ -527,10 +534,7 @@ impl Controller {
 
         // 5. Plan.
         let snapshot = PoolSnapshot {
-            pools: members
-                .iter()
-                .filter_map(|m| m.pool.planner_view().ok())
-                .collect(),
+            pools: members.iter().map(|m| m.view.clone()).collect(),
             jobs: observation.jobs.iter().map(observe::job_view).collect(),
             agents: observation.agents.iter().map(observe::agent_view).collect(),
             pods: members

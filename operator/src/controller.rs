@@ -20,7 +20,7 @@ use kube::api::ListParams;
 use kube::{Api, Client, ResourceExt};
 use tokio::sync::{Notify, watch};
 use tokio::time::Instant;
-use tracing::{debug, info, warn};
+use tracing::{Instrument as _, debug, info, warn};
 
 use crate::apply::{self, Target};
 use crate::buildkit_health;
@@ -189,6 +189,7 @@ impl Controller {
     pub async fn run(mut self) {
         let wakers = Wakers::default();
         spawn_watchers(self.pool_api(), self.pod_api(), wakers.clone());
+        let mut passes: u64 = 0;
         loop {
             if !*self.leader.borrow() {
                 // Followers hold no state: a new leader starts from a fresh read.
@@ -198,7 +199,10 @@ impl Controller {
                 }
                 continue;
             }
-            if let Err(error) = self.pass().await {
+            passes += 1;
+            // Every log line of a pass carries its number, and of a group its Azure DevOps pool.
+            let span = tracing::info_span!("pass", n = passes);
+            if let Err(error) = self.pass().instrument(span).await {
                 warn!(%error, "reconcile pass failed");
             }
             let now = Instant::now();
@@ -288,8 +292,14 @@ impl Controller {
             // takes long (hundreds of pods to create, a slow pod list before the call) neither
             // stretches nor shortens the interval between two list calls.
             let pass_started = Instant::now();
+            let span = tracing::info_span!(
+                "ado_pool",
+                organization = %key.organization,
+                pool = %key.pool
+            );
             let wait = self
                 .reconcile_group(&key, &members, &pods, &existing_pools, &mut group, interval)
+                .instrument(span)
                 .await;
             let started = group.polled_at.take().unwrap_or(pass_started);
             group.last_poll = Some(started);

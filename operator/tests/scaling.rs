@@ -83,6 +83,16 @@ async fn queued_jobs_get_exactly_that_many_pods() {
         logs.contains("scaled up") && logs.contains("\"level\":\"DEBUG\""),
         "logs not captured"
     );
+    // Each line of a pass names the pass, and lines about the queue name their Azure DevOps pool.
+    let scaled_up = logs
+        .lines()
+        .find(|line| line.contains("scaled up"))
+        .expect("a scaled-up line");
+    let line: serde_json::Value = serde_json::from_str(scaled_up).unwrap();
+    let spans = line["spans"].as_array().expect("spans on the line");
+    assert_eq!(spans[0]["name"], "pass", "{line}");
+    assert_eq!(spans[1]["name"], "ado_pool", "{line}");
+    assert_eq!(spans[1]["pool"], "linux", "{line}");
     everything += &logs;
     assert!(!everything.contains(PAT), "PAT leaked");
     assert!(!everything.contains(&base64_of_pat()), "encoded PAT leaked");

@@ -87,6 +87,10 @@ fn values_schema_rejects_wrong_types_and_unknown_keys() {
         "leaderElection.leaseDurationSeconds=soon",
         "unknownKey=1",
         "serviceAccount.annotations.role=1",
+        "extraArgs[0]=lease-duration-seconds=30",
+        "agentNetworkPolicy.httpsCidrs[0]=everywhere",
+        "grafanaDashboard.enabled=yes",
+        "operator.podStartupTimeoutSeconds=0",
     ] {
         let error = helm
             .template(&[], &[set])
@@ -490,18 +494,4 @@ fn operator_env_env_from_extra_args_and_startup_flags_reach_the_container() {
         "{args:?}"
     );
     assert_eq!(args.last(), Some(&"--lease-duration-seconds=30"));
-    for set in [
-        "extraArgs[0]=lease-duration-seconds=30",
-        "agentNetworkPolicy.httpsCidrs[0]=everywhere",
-        "grafanaDashboard.enabled=yes",
-        "operator.podStartupTimeoutSeconds=0",
-    ] {
-        let error = helm
-            .template(&[], &[set])
-            .expect_err(&format!("--set {set} should be rejected"));
-        assert!(
-            error.contains("values don't meet") || error.contains("schema"),
-            "{set}: {error}"
-        );
-    }
 }

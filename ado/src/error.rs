@@ -24,8 +24,10 @@ impl fmt::Display for PoolLookup {
 /// Everything that can go wrong talking to Azure DevOps.
 ///
 /// No variant ever carries a credential: messages are built from route templates, status codes and server texts.
+///
+/// Not `#[non_exhaustive]`: the operator maps every variant to a condition reason with an
+/// exhaustive match, so a new variant must be given its reason there.
 #[derive(Debug, Clone, thiserror::Error)]
-#[non_exhaustive]
 pub enum AdoError {
     /// The client configuration is unusable (bad URL, insecure scheme, bad CA bundle...).
     #[error("invalid Azure DevOps client configuration: {message}")]

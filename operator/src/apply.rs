@@ -118,16 +118,16 @@ fn ado_id(id: AgentId) -> i32 {
     i32::try_from(id).unwrap_or(i32::MAX)
 }
 
-/// Applies `plan`. Scale-down follows rule 4: disable in Azure DevOps first, then mark the
-/// pod; deleting it is left to a later plan built from a fresh read.
+/// Applies everything in `plan` but its new pods, which [`create_pods`] makes first, for
+/// every AgentPool of the group: they are what a user waits for, and a long cleanup (one
+/// DELETE per finished agent) or a failing Azure DevOps call here must not delay them.
+/// Scale-down follows rule 4: disable in Azure DevOps first, then mark the pod; deleting it
+/// is left to a later plan built from a fresh read.
 pub async fn apply_plan(target: &Target<'_>, plan: &Plan) -> Result<Applied, ApplyError> {
     let mut applied = Applied::default();
     if plan.ensure_placeholder {
         applied.placeholder_id = Some(ensure_placeholder(target).await?);
     }
-    // Pods for waiting jobs first: they are what a user waits for, and a long cleanup (one
-    // DELETE per finished agent) or a failing Azure DevOps call there must not delay them.
-    applied.created = create_pods(target, plan.create_pods).await?;
     for (agent_id, reason) in &plan.remove_registrations {
         match target
             .ado

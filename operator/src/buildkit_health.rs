@@ -11,6 +11,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
 use crate::crd::AgentPool;
 use crate::observe::PodOutcome;
+use crate::reason::Reason;
 
 /// Condition type (and Event reason).
 pub const CONDITION: &str = crate::crd::condition_type::BUILDKIT_UNAVAILABLE;
@@ -52,11 +53,6 @@ pub fn signal(outcome: &PodOutcome) -> Option<Signal> {
     }
 }
 
-/// The latest signal of several finished pods (later ones win).
-pub fn latest(signals: impl IntoIterator<Item = Signal>) -> Option<Signal> {
-    signals.into_iter().last()
-}
-
 /// The stored `BuildkitUnavailable` condition, when it is `True` for the current spec.
 fn current_unavailable(pool: &AgentPool) -> Option<&Condition> {
     pool.status
@@ -82,10 +78,10 @@ pub fn condition(pool: &AgentPool, signal: Option<&Signal>, now: &Time) -> Optio
     let (status, reason, message) = match signal {
         Some(Signal::Unavailable(agent_reason)) => (
             "True",
-            "SidecarNotAnswering",
+            Reason::SidecarNotAnswering,
             format!("{agent_reason}. Fix: {FIX}"),
         ),
-        Some(Signal::Available) => ("False", "Answering", String::new()),
+        Some(Signal::Available) => ("False", Reason::Answering, String::new()),
         None => match previous {
             Some(c) if c.status == "True" && c.observed_generation == generation => {
                 return Some(c.clone());
@@ -100,7 +96,7 @@ pub fn condition(pool: &AgentPool, signal: Option<&Signal>, now: &Time) -> Optio
     Some(Condition {
         type_: CONDITION.into(),
         status: status.into(),
-        reason: reason.into(),
+        reason: reason.to_string(),
         message: message.chars().take(1024).collect(),
         observed_generation: generation,
         last_transition_time,

@@ -45,12 +45,13 @@ pub enum CaBundleError {
 
 impl CaBundleError {
     /// Condition reason.
-    pub fn reason(&self) -> &'static str {
+    pub fn reason(&self) -> crate::reason::Reason {
+        use crate::reason::Reason;
         match self {
-            Self::NoSource => "CaBundleNotConfigured",
-            Self::NotFound { .. } => "CaBundleNotFound",
-            Self::NoCertificate { .. } => "CaBundleInvalid",
-            Self::Kube { .. } => "CaBundleUnreadable",
+            Self::NoSource => Reason::CaBundleNotConfigured,
+            Self::NotFound { .. } => Reason::CaBundleNotFound,
+            Self::NoCertificate { .. } => Reason::CaBundleInvalid,
+            Self::Kube { .. } => Reason::CaBundleUnreadable,
         }
     }
 }

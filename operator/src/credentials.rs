@@ -58,10 +58,12 @@ pub enum CredentialError {
 
 impl CredentialError {
     /// The condition reason.
-    pub fn reason(&self) -> String {
+    pub fn reason(&self) -> crate::reason::Reason {
         match self {
-            Self::Pat(error) => error.reason().into(),
-            Self::PodRegistration => "WorkloadIdentityNeedsOperatorRegistration".into(),
+            Self::Pat(error) => error.reason(),
+            Self::PodRegistration => {
+                crate::reason::Reason::WorkloadIdentityNeedsOperatorRegistration
+            }
             Self::Entra(error) => error.reason(),
         }
     }
@@ -177,7 +179,10 @@ mod tests {
             reqwest::Client::new(),
         );
         let error = credentials.resolve(&pool("pod"), "ci").await.unwrap_err();
-        assert_eq!(error.reason(), "WorkloadIdentityNeedsOperatorRegistration");
+        assert_eq!(
+            error.reason().as_str(),
+            "WorkloadIdentityNeedsOperatorRegistration"
+        );
         assert!(
             error.to_string().contains("registration: operator"),
             "{error}"

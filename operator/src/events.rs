@@ -34,6 +34,8 @@ pub mod reason {
     pub const JOB_STARTED: &str = "JobStarted";
     /// A pod never started (Pending, or its agent never registered) and was deleted.
     pub const POD_START_TIMEOUT: &str = "PodStartTimeout";
+    /// A pending job no AgentPool of its Azure DevOps pool can serve (once per job).
+    pub const UNSERVABLE_JOB: &str = "UnservableJob";
 }
 
 /// Event actions (what the operator did), one per kind of event.
@@ -77,19 +79,6 @@ impl EventSink {
         Self {
             recorder: Recorder::new(client, reporter),
         }
-    }
-
-    /// A Normal event about the AgentPool as a whole.
-    pub async fn normal(&self, pool: &AgentPool, reason: &str, note: String) {
-        self.publish(
-            pool,
-            EventType::Normal,
-            reason,
-            action::RECONCILE,
-            None,
-            note,
-        )
-        .await;
     }
 
     /// A Warning event about the AgentPool as a whole.

@@ -3,31 +3,32 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
-pub mod apply;
-pub mod buildkit_health;
-pub mod ca_bundle;
+pub(crate) mod apply;
+pub(crate) mod buildkit_health;
+pub(crate) mod ca_bundle;
 pub mod controller;
 pub mod crd;
-pub mod credentials;
-pub mod duration;
+pub(crate) mod credentials;
+pub(crate) mod duration;
 pub mod entra;
-pub mod events;
+pub(crate) mod events;
 pub mod hooks;
-pub mod inventory;
+pub(crate) mod inventory;
 pub mod leader;
-pub mod learn;
+pub(crate) mod learn;
 pub mod metrics;
 pub mod mint;
 pub mod observe;
 pub mod plan;
-pub mod poller;
-pub mod published;
+pub(crate) mod poller;
+pub(crate) mod published;
+pub mod reason;
 pub mod render;
-pub mod secrets;
+pub(crate) mod secrets;
 pub mod server;
 pub mod start_failures;
-pub mod status;
-pub mod wake;
+pub(crate) mod status;
+pub(crate) mod wake;
 
 use kube::CustomResourceExt;
 

@@ -164,18 +164,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     // kube's rustls client needs a process-wide crypto provider; an error only means one is
     // already installed.
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    let hook_secret = match &args.hook_secret_file {
-        Some(path) => {
-            let secret = std::fs::read_to_string(path)
-                .with_context(|| format!("reading the hook secret file {}", path.display()))?;
-            let secret = secret.trim().to_owned();
-            if secret.is_empty() {
-                bail!("the hook secret file {} is empty", path.display());
-            }
-            Some(Arc::<str>::from(secret))
-        }
-        None => None,
-    };
+    let hook_secret = read_hook_secret(args.hook_secret_file.as_deref())?;
     let client = kube::Client::try_default()
         .await
         .context("connecting to Kubernetes (KUBECONFIG or in-cluster)")?;
@@ -188,11 +177,6 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     let metrics = Metrics::new();
     let trigger = Arc::new(Notify::new());
     let ready = Arc::new(AtomicBool::new(false));
-    let listener = tokio::net::TcpListener::bind(args.metrics_addr)
-        .await
-        .with_context(|| format!("binding {}", args.metrics_addr))?;
-    // Printed on stdout so tests and sandboxes binding port 0 learn the address.
-    println!("listening on http://{}", listener.local_addr()?);
     let served = Arc::new(ServedOrganizations::default());
     let state = ServerState {
         metrics: metrics.clone(),
@@ -202,26 +186,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         hook_limiter: server::hook_limiter(args.hook_rate_limit, args.hook_burst),
         served: served.clone(),
     };
-    let limits = ConnectionLimits {
-        header_read_timeout: Duration::from_secs(args.header_read_timeout_seconds.max(1)),
-        max_connections: args.max_connections,
-    };
-    if let Some(hook_addr) = args.hook_addr {
-        let hook_listener = tokio::net::TcpListener::bind(hook_addr)
-            .await
-            .with_context(|| format!("binding {hook_addr}"))?;
-        println!("hooks listening on http://{}", hook_listener.local_addr()?);
-        tokio::spawn(server::serve(
-            hook_listener,
-            server::hook_router(state.clone()),
-            limits,
-        ));
-    }
-    tokio::spawn(server::serve(
-        listener,
-        server::router(state, args.hook_addr.is_none()),
-        limits,
-    ));
+    serve_endpoints(&args, state).await?;
 
     client
         .apiserver_version()
@@ -244,23 +209,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         always
     };
     info!(%identity, namespace = ?args.namespace, "azp-operator starting");
-    let settings = Settings {
-        namespace: args.namespace.clone(),
-        allow_insecure_http: args.allow_insecure_http,
-        min_poll_spacing: Duration::from_millis(args.min_poll_spacing_ms),
-        ado_timeout: Duration::from_secs(args.ado_timeout_seconds),
-        planner: PlannerSettings {
-            registration_grace: Duration::from_secs(args.registration_grace_seconds),
-            pod_startup_timeout: Duration::from_secs(args.pod_startup_timeout_seconds),
-        },
-        pod_startup_warning: Duration::from_secs(args.pod_startup_warning_seconds),
-        start_backoff: azp_operator::start_failures::Backoff {
-            initial: Duration::from_secs(args.start_backoff_initial_seconds.max(1)),
-            max: Duration::from_secs(args.start_backoff_max_seconds.max(1)),
-        },
-        identity,
-        entra_authority: authority_base(args.entra_authority.clone())?,
-    };
+    let settings = settings(&args, identity)?;
     let controller = Controller::new(client.clone(), settings, metrics, trigger, leader)
         .with_served_organizations(served);
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
@@ -280,6 +229,71 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The shared secret service hooks must carry, from `--hook-secret-file`.
+fn read_hook_secret(path: Option<&std::path::Path>) -> anyhow::Result<Option<Arc<str>>> {
+    let Some(path) = path else {
+        return Ok(None);
+    };
+    let secret = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the hook secret file {}", path.display()))?;
+    let secret = secret.trim().to_owned();
+    if secret.is_empty() {
+        bail!("the hook secret file {} is empty", path.display());
+    }
+    Ok(Some(Arc::<str>::from(secret)))
+}
+
+/// Binds the metrics (and, with `--hook-addr`, the hooks) listener and serves them.
+async fn serve_endpoints(args: &RunArgs, state: ServerState) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(args.metrics_addr)
+        .await
+        .with_context(|| format!("binding {}", args.metrics_addr))?;
+    // Printed on stdout so tests and sandboxes binding port 0 learn the address.
+    println!("listening on http://{}", listener.local_addr()?);
+    let limits = ConnectionLimits {
+        header_read_timeout: Duration::from_secs(args.header_read_timeout_seconds.max(1)),
+        max_connections: args.max_connections,
+    };
+    if let Some(hook_addr) = args.hook_addr {
+        let hook_listener = tokio::net::TcpListener::bind(hook_addr)
+            .await
+            .with_context(|| format!("binding {hook_addr}"))?;
+        println!("hooks listening on http://{}", hook_listener.local_addr()?);
+        tokio::spawn(server::serve(
+            hook_listener,
+            server::hook_router(state.clone()),
+            limits,
+        ));
+    }
+    tokio::spawn(server::serve(
+        listener,
+        server::router(state, args.hook_addr.is_none()),
+        limits,
+    ));
+    Ok(())
+}
+
+/// The controller's settings from the command line.
+fn settings(args: &RunArgs, identity: String) -> anyhow::Result<Settings> {
+    Ok(Settings {
+        namespace: args.namespace.clone(),
+        allow_insecure_http: args.allow_insecure_http,
+        min_poll_spacing: Duration::from_millis(args.min_poll_spacing_ms),
+        ado_timeout: Duration::from_secs(args.ado_timeout_seconds),
+        planner: PlannerSettings {
+            registration_grace: Duration::from_secs(args.registration_grace_seconds),
+            pod_startup_timeout: Duration::from_secs(args.pod_startup_timeout_seconds),
+        },
+        pod_startup_warning: Duration::from_secs(args.pod_startup_warning_seconds),
+        start_backoff: azp_operator::start_failures::Backoff {
+            initial: Duration::from_secs(args.start_backoff_initial_seconds.max(1)),
+            max: Duration::from_secs(args.start_backoff_max_seconds.max(1)),
+        },
+        identity,
+        entra_authority: authority_base(args.entra_authority.clone())?,
+    })
 }
 
 /// The authority as a base URL that `<tenant>/oauth2/v2.0/token` can be joined to.

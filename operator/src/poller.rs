@@ -48,6 +48,7 @@ pub struct Backoff {
 
 impl Backoff {
     /// Consecutive failed polls.
+    #[cfg(test)]
     pub fn failures(&self) -> u32 {
         self.failures
     }

@@ -36,12 +36,13 @@ pub enum PatError {
 
 impl PatError {
     /// Condition reason.
-    pub fn reason(&self) -> &'static str {
+    pub fn reason(&self) -> crate::reason::Reason {
+        use crate::reason::Reason;
         match self {
-            Self::NotConfigured => "NoCredentials",
-            Self::SecretNotFound(_) => "SecretNotFound",
-            Self::KeyNotFound { .. } => "SecretKeyNotFound",
-            Self::Kube { .. } => "SecretUnreadable",
+            Self::NotConfigured => Reason::NoCredentials,
+            Self::SecretNotFound(_) => Reason::SecretNotFound,
+            Self::KeyNotFound { .. } => Reason::SecretKeyNotFound,
+            Self::Kube { .. } => Reason::SecretUnreadable,
         }
     }
 }

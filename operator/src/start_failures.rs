@@ -17,11 +17,12 @@ use k8s_openapi::jiff::Timestamp;
 
 use crate::crd::{AgentPool, StartFailures, condition_type};
 use crate::observe::PodOutcome;
+use crate::reason::Reason;
 
 /// Failures in a row after which the AgentPool is `Ready=False`.
 pub const GIVE_UP_AFTER: u32 = 5;
 /// Condition reason (and Event reason).
-pub const REASON: &str = "PodsFailing";
+pub const REASON: Reason = Reason::PodsFailing;
 
 /// The backoff's bounds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -151,9 +152,9 @@ pub fn apply(conditions: &mut [Condition], state: Option<&StartFailures>, backof
             _ => continue,
         };
         // Reasons of a failed poll or a bad spec stay: they come first.
-        if condition.reason != "Serving"
-            && condition.reason != "AsExpected"
-            && condition.reason != REASON
+        if ![Reason::Serving, Reason::AsExpected, REASON]
+            .iter()
+            .any(|reason| condition.reason == reason.as_str())
         {
             continue;
         }
@@ -161,7 +162,7 @@ pub fn apply(conditions: &mut [Condition], state: Option<&StartFailures>, backof
             condition.last_transition_time = Time(Timestamp::now());
         }
         condition.status = failing.into();
-        condition.reason = REASON.into();
+        condition.reason = REASON.to_string();
         condition.message.clone_from(&message);
     }
 }
@@ -287,7 +288,7 @@ mod tests {
             .expect("ready");
         assert_eq!(
             (ready.status.as_str(), ready.reason.as_str()),
-            ("False", REASON)
+            ("False", &*REASON.as_str())
         );
         assert!(ready.message.starts_with("5 agent pod(s) in a row ended before taking a job; the next pod is created 600 s after"), "{}", ready.message);
         assert!(

@@ -8,6 +8,7 @@ use serde_json::json;
 
 use crate::crd::{AgentPool, AgentPoolStatus, condition_type};
 use crate::plan::Counts;
+use crate::reason::Reason;
 
 /// Field manager of every write the operator makes.
 pub const FIELD_MANAGER: &str = "azp-operator";
@@ -26,17 +27,17 @@ pub enum Health {
         /// missing Secret in the pod): they count as capacity but serve nothing.
         stuck_pods: usize,
     },
-    /// Azure DevOps could not be read or refused (`reason` from `AdoError::reason()`).
+    /// Azure DevOps could not be read or refused (`reason` from the error, [`Reason::from`]).
     AdoFailed {
         /// Condition reason.
-        reason: String,
+        reason: Reason,
         /// Human-readable message (never contains the PAT).
         message: String,
     },
     /// The AgentPool itself cannot be served (missing Secret, refused URL, bad template).
     Misconfigured {
         /// Condition reason.
-        reason: String,
+        reason: Reason,
         /// Human-readable message.
         message: String,
     },
@@ -86,7 +87,7 @@ pub fn conditions(
                 c(
                     condition_type::DEGRADED,
                     "True",
-                    "PodsNotStarting",
+                    &Reason::PodsNotStarting.as_str(),
                     &format!(
                         "{stuck_pods} agent pod(s) are still Pending; check `kubectl describe pod` for image pulls, scheduling or volumes"
                     ),
@@ -95,7 +96,7 @@ pub fn conditions(
                 c(
                     condition_type::DEGRADED,
                     "True",
-                    "UnservableJobs",
+                    &Reason::UnservableJobs.as_str(),
                     &format!(
                         "{} pending job(s) demand capabilities no AgentPool of this Azure DevOps pool offers: {}",
                         unservable_jobs.len(),
@@ -106,43 +107,59 @@ pub fn conditions(
                 c(
                     condition_type::DEGRADED,
                     "True",
-                    "RateLimited",
+                    &Reason::RateLimited.as_str(),
                     "Azure DevOps is rate limiting; polling slowed down",
                 )
             } else {
-                c(condition_type::DEGRADED, "False", "AsExpected", "")
+                c(
+                    condition_type::DEGRADED,
+                    "False",
+                    &Reason::AsExpected.as_str(),
+                    "",
+                )
             };
             vec![
                 c(
                     condition_type::READY,
                     "True",
-                    "Serving",
+                    &Reason::Serving.as_str(),
                     "queue polled and plan applied",
                 ),
-                c(condition_type::AZURE_DEVOPS_REACHABLE, "True", "Polled", ""),
+                c(
+                    condition_type::AZURE_DEVOPS_REACHABLE,
+                    "True",
+                    &Reason::Polled.as_str(),
+                    "",
+                ),
                 degraded,
             ]
         }
-        Health::AdoFailed { reason, message } => vec![
-            c(condition_type::READY, "False", reason, message),
-            c(
-                condition_type::AZURE_DEVOPS_REACHABLE,
-                "False",
-                reason,
-                message,
-            ),
-            c(condition_type::DEGRADED, "True", reason, message),
-        ],
-        Health::Misconfigured { reason, message } => vec![
-            c(condition_type::READY, "False", reason, message),
-            c(
-                condition_type::AZURE_DEVOPS_REACHABLE,
-                "Unknown",
-                "NotPolled",
-                "not polled until the AgentPool is fixed",
-            ),
-            c(condition_type::DEGRADED, "True", reason, message),
-        ],
+        Health::AdoFailed { reason, message } => {
+            let reason = &reason.as_str();
+            vec![
+                c(condition_type::READY, "False", reason, message),
+                c(
+                    condition_type::AZURE_DEVOPS_REACHABLE,
+                    "False",
+                    reason,
+                    message,
+                ),
+                c(condition_type::DEGRADED, "True", reason, message),
+            ]
+        }
+        Health::Misconfigured { reason, message } => {
+            let reason = &reason.as_str();
+            vec![
+                c(condition_type::READY, "False", reason, message),
+                c(
+                    condition_type::AZURE_DEVOPS_REACHABLE,
+                    "Unknown",
+                    &Reason::NotPolled.as_str(),
+                    "not polled until the AgentPool is fixed",
+                ),
+                c(condition_type::DEGRADED, "True", reason, message),
+            ]
+        }
     }
 }
 
@@ -262,7 +279,7 @@ mod tests {
     #[test]
     fn bad_credentials_make_every_condition_say_why() {
         let health = Health::AdoFailed {
-            reason: "BadCredentials".into(),
+            reason: Reason::BadCredentials,
             message: "Azure DevOps rejected the credential (HTTP 401)".into(),
         };
         let conditions = conditions(&[], &health, Some(3), &at(100));
@@ -292,7 +309,7 @@ mod tests {
             at(100)
         );
         let failed = Health::AdoFailed {
-            reason: "RateLimited".into(),
+            reason: Reason::RateLimited,
             message: "m".into(),
         };
         let changed = conditions(&again, &failed, Some(1), &at(300));

@@ -15,14 +15,13 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
-use kube::runtime::watcher;
+use kube::runtime::{WatchStreamExt as _, watcher};
 use kube::{Api, ResourceExt};
 use tokio::sync::Notify;
-use tracing::debug;
+use tracing::warn;
 
 use crate::crd::AgentPool;
 use crate::observe::{self, PodOutcome};
@@ -91,7 +90,11 @@ pub fn spawn_watchers(pools: Api<AgentPool>, pods: Api<Pod>, wakers: Wakers) {
     let urgent = wakers.urgent.clone();
     tokio::spawn(async move {
         let mut seen: HashMap<(String, String), (Option<i64>, bool)> = HashMap::new();
-        let mut stream = watcher(pools, watcher::Config::default()).boxed();
+        // A failing watch (RBAC, API server restart) is retried with kube's exponential
+        // backoff (0.8 s doubling to 30 s); passes go on by the timer meanwhile.
+        let mut stream = watcher(pools, watcher::Config::default())
+            .default_backoff()
+            .boxed();
         while let Some(event) = stream.next().await {
             let (object, deleted) = match event {
                 Ok(watcher::Event::Apply(object) | watcher::Event::InitApply(object)) => {
@@ -100,8 +103,7 @@ pub fn spawn_watchers(pools: Api<AgentPool>, pods: Api<Pod>, wakers: Wakers) {
                 Ok(watcher::Event::Delete(object)) => (object, true),
                 Ok(_) => continue,
                 Err(error) => {
-                    debug!(%error, "AgentPool watch error");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    warn!(%error, "AgentPool watch failed; changes wake the loop only at its next poll until it recovers");
                     continue;
                 }
             };
@@ -126,15 +128,14 @@ pub fn spawn_watchers(pools: Api<AgentPool>, pods: Api<Pod>, wakers: Wakers) {
         );
         // Small pages: the initial list of a few hundred pods is never held at once.
         let config = watcher::Config::default().labels(&selector).page_size(50);
-        let mut stream = watcher(pods, config).boxed();
+        let mut stream = watcher(pods, config).default_backoff().boxed();
         while let Some(event) = stream.next().await {
             let wake = match event {
                 Ok(watcher::Event::Apply(pod)) => pod_wake(&pod, false),
                 Ok(watcher::Event::Delete(pod)) => pod_wake(&pod, true),
                 Ok(_) => Wake::Quiet,
                 Err(error) => {
-                    debug!(%error, "pod watch error");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    warn!(%error, "pod watch failed; pod changes wake the loop only at its next poll until it recovers");
                     Wake::Quiet
                 }
             };

@@ -5,7 +5,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use azp_operator::metrics::{Metrics, labels};
+use azp_operator::metrics::{
+    AdoPoolLabels, AdoRequestLabels, AgentPoolLabels, AgentStateLabels, JobResultLabels, Metrics,
+    PodPhaseLabels, PollLabels, PoolLabels,
+};
 use serde_json::Value;
 
 const DASHBOARD: &str = include_str!("../../charts/azp-operator/dashboards/azp-operator.json");
@@ -45,31 +48,68 @@ fn series_names(expr: &str) -> BTreeSet<String> {
 /// there once it has a series, so each gets one, as a running operator's would.
 fn exported() -> BTreeMap<String, String> {
     let metrics = Metrics::new();
-    let series = labels(&[("agentpool", "ci/linux")]);
-    for gauge in [
-        &metrics.pending_jobs,
-        &metrics.agents,
-        &metrics.pods,
-        &metrics.rate_limit_remaining,
-    ] {
-        gauge.get_or_create(&series).set(1);
-    }
-    for counter in [
-        &metrics.scale_decisions,
-        &metrics.ado_requests,
-        &metrics.polls,
-        &metrics.orphaned_registrations_removed,
-        &metrics.jobs,
-    ] {
-        counter.get_or_create(&series).inc();
-    }
-    for histogram in [
-        &metrics.queue_to_pod_seconds,
-        &metrics.queue_to_assignment_seconds,
-        &metrics.job_run_seconds,
-    ] {
-        histogram.get_or_create(&series).observe(1.0);
-    }
+    let pool = || "ci/linux".to_owned();
+    let agentpool = AgentPoolLabels { agentpool: pool() };
+    metrics.pending_jobs.get_or_create(&agentpool).set(1);
+    metrics
+        .agents
+        .get_or_create(&AgentStateLabels {
+            agentpool: pool(),
+            state: "idle",
+        })
+        .set(1);
+    metrics
+        .pods
+        .get_or_create(&PodPhaseLabels {
+            agentpool: pool(),
+            phase: "Running",
+        })
+        .set(1);
+    metrics
+        .rate_limit_remaining
+        .get_or_create(&AdoPoolLabels {
+            organization: "https://dev.azure.com/contoso".into(),
+            pool: "linux".into(),
+        })
+        .set(1);
+    metrics.decision("ci/linux", "create_pod", 1);
+    metrics
+        .ado_requests
+        .get_or_create(&AdoRequestLabels {
+            method: "GET",
+            route: "pools/{poolId}/jobrequests",
+            status: "200".into(),
+        })
+        .inc();
+    metrics
+        .polls
+        .get_or_create(&PollLabels {
+            pool: "linux".into(),
+            result: "ok".into(),
+        })
+        .inc();
+    metrics
+        .orphaned_registrations_removed
+        .get_or_create(&PoolLabels {
+            pool: "linux".into(),
+        })
+        .inc();
+    metrics
+        .jobs
+        .get_or_create(&JobResultLabels {
+            agentpool: pool(),
+            result: "succeeded",
+        })
+        .inc();
+    metrics
+        .queue_to_pod_seconds
+        .get_or_create(&agentpool)
+        .observe(1.0);
+    metrics.queue_to_assignment_seconds.observe(1.0);
+    metrics
+        .job_run_seconds
+        .get_or_create(&agentpool)
+        .observe(1.0);
     metrics
         .render()
         .lines()

@@ -37,12 +37,13 @@ pub enum EntraError {
 
 impl EntraError {
     /// The condition reason: the AADSTS code itself when Entra gave one.
-    pub fn reason(&self) -> String {
+    pub fn reason(&self) -> crate::reason::Reason {
+        use crate::reason::Reason;
         match self {
-            Self::ServiceAccountToken { .. } => "ServiceAccountTokenFailed".into(),
-            Self::Refused { code, .. } => format!("AADSTS{code}"),
-            Self::Transport(_) => "EntraUnreachable".into(),
-            Self::Authority(_) => "EntraAuthorityInvalid".into(),
+            Self::ServiceAccountToken { .. } => Reason::ServiceAccountTokenFailed,
+            Self::Refused { code, .. } => Reason::Entra(*code),
+            Self::Transport(_) => Reason::EntraUnreachable,
+            Self::Authority(_) => Reason::EntraAuthorityInvalid,
         }
     }
 

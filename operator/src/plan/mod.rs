@@ -319,6 +319,14 @@ impl PlanSet {
     pub fn for_pool(&self, key: &PoolKey) -> Option<&Plan> {
         self.plans.iter().find(|plan| &plan.pool == key)
     }
+
+    /// Some AgentPool leaves pending jobs waiting for capacity (`maxAgents`) after this
+    /// plan: a pod that finishes frees a slot worth polling for at once.
+    pub fn jobs_wait_for_capacity(&self) -> bool {
+        self.plans.iter().any(|plan| {
+            plan.counts.queued > plan.counts.starting + plan.counts.idle + plan.create_pods
+        })
+    }
 }
 
 /// Plans every AgentPool of one Azure DevOps pool.

@@ -1,52 +1,16 @@
 //! HTTPS to an Azure DevOps Server behind a private CA: trusted only with the configured CA bundle.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use azp_ado::{AdoClient, AdoClientConfig, AdoError, Auth, RetryPolicy, Secret};
-use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
-use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+use azp_ado_emulator::tls::PrivateCa;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
-use tokio_rustls::TlsAcceptor;
-
-/// A CA and a `localhost` server certificate it signed.
-struct Pki {
-    ca_pem: String,
-    server_cert: rustls::pki_types::CertificateDer<'static>,
-    server_key: PrivateKeyDer<'static>,
-}
-
-fn make_pki() -> Pki {
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(DnType::CommonName, "azp-ado test private CA");
-    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
-    let server_key = KeyPair::generate().unwrap();
-    let server = CertificateParams::new(vec!["localhost".to_owned()])
-        .unwrap()
-        .signed_by(&server_key, &ca)
-        .unwrap();
-    Pki {
-        ca_pem: ca.pem(),
-        server_cert: server.der().clone(),
-        server_key: PrivatePkcs8KeyDer::from(server_key.serialize_der()).into(),
-    }
-}
 
 /// A minimal HTTPS "collection" that answers `GET /tfs/coll/_apis/distributedtask/pools` and 404s anything else.
-async fn serve(pki: &Pki) -> u16 {
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(vec![pki.server_cert.clone()], pki.server_key.clone_key())
-        .unwrap();
-    let acceptor = TlsAcceptor::from(Arc::new(config));
+async fn serve(pki: &PrivateCa) -> u16 {
+    let acceptor = pki.acceptor().unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     tokio::spawn(async move {
@@ -108,7 +72,7 @@ fn config(port: u16, ca_bundle_pem: Option<Vec<u8>>) -> AdoClientConfig {
 
 #[tokio::test]
 async fn a_server_signed_by_the_configured_private_ca_is_trusted() {
-    let pki = make_pki();
+    let pki = PrivateCa::new("azp-ado test private CA").unwrap();
     let port = serve(&pki).await;
     let client = AdoClient::new(config(port, Some(pki.ca_pem.clone().into_bytes()))).unwrap();
     let pool = client.find_pool("onprem").await.unwrap();
@@ -117,7 +81,7 @@ async fn a_server_signed_by_the_configured_private_ca_is_trusted() {
 
 #[tokio::test]
 async fn without_the_ca_bundle_the_server_is_not_trusted() {
-    let pki = make_pki();
+    let pki = PrivateCa::new("azp-ado test private CA").unwrap();
     let port = serve(&pki).await;
     let client = AdoClient::new(config(port, None)).unwrap();
     let err = client.find_pool("onprem").await.unwrap_err();

@@ -8,75 +8,16 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::Duration;
 
+use azp_ado_emulator::tls::PrivateCa;
 use common::{Harness, NAMESPACE, PAT, eventually};
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::Api;
 use kube::api::PostParams;
-use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
 use serde_json::json;
-use tokio::net::{TcpListener, TcpStream};
-use tokio_rustls::TlsAcceptor;
-use tokio_rustls::rustls;
-use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
 const WAIT: Duration = Duration::from_secs(40);
-
-/// A private CA (PEM) and a `localhost` certificate it signed.
-fn private_ca() -> (String, CertificateDer<'static>, PrivateKeyDer<'static>) {
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(DnType::CommonName, "azp-operator test private CA");
-    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
-    let server_key = KeyPair::generate().unwrap();
-    let server = CertificateParams::new(vec!["localhost".to_owned()])
-        .unwrap()
-        .signed_by(&server_key, &ca)
-        .unwrap();
-    (
-        ca.pem(),
-        server.der().clone(),
-        PrivatePkcs8KeyDer::from(server_key.serialize_der()).into(),
-    )
-}
-
-/// Terminates TLS on a fresh port and relays bytes to `backend`.
-async fn tls_proxy(
-    backend: std::net::SocketAddr,
-    cert: CertificateDer<'static>,
-    key: PrivateKeyDer<'static>,
-) -> u16 {
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(vec![cert], key)
-        .unwrap();
-    let acceptor = TlsAcceptor::from(Arc::new(config));
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        while let Ok((tcp, _)) = listener.accept().await {
-            let acceptor = acceptor.clone();
-            tokio::spawn(async move {
-                // Clients that do not trust the CA abort the handshake.
-                let Ok(mut tls) = acceptor.accept(tcp).await else {
-                    return;
-                };
-                let Ok(mut upstream) = TcpStream::connect(backend).await else {
-                    return;
-                };
-                let _ = tokio::io::copy_bidirectional(&mut tls, &mut upstream).await;
-            });
-        }
-    });
-    port
-}
 
 /// `(reason, message)` of the AgentPool's `AzureDevOpsReachable` condition once it has one.
 async fn reachable(h: &Harness, name: &str) -> (String, String, String) {
@@ -95,8 +36,9 @@ async fn reachable(h: &Harness, name: &str) -> (String, String, String) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_operator_trusts_the_private_ca_its_agent_pools_reference() {
     let mut h = Harness::start(&["Linux", "Windows", "Mac"]).await;
-    let (ca_pem, cert, key) = private_ca();
-    let port = tls_proxy(h.emu.local_addr(), cert, key).await;
+    let ca = PrivateCa::new("azp-operator test private CA").unwrap();
+    let ca_pem = ca.ca_pem.clone();
+    let port = ca.proxy(h.emu.local_addr()).await.unwrap();
     let org_path = url::Url::parse(&h.emu.org_url()).unwrap().path().to_owned();
     let organization = format!("https://localhost:{port}{org_path}");
     h.pat_secret("azp-pat", PAT).await;

@@ -22,6 +22,7 @@ pub mod standin;
 pub mod state;
 pub mod stats;
 pub mod testing;
+pub mod tls;
 pub mod urls;
 pub mod wire;
 

@@ -5,72 +5,13 @@
 
 use std::path::Path;
 use std::process::{Output, Stdio};
-use std::sync::Arc;
 use std::time::Duration;
 
+use azp_ado_emulator::tls::PrivateCa;
 use azp_ado_emulator::{EmulatorConfig, QueueJob, RunningEmulator};
-use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
-use tokio::net::{TcpListener, TcpStream};
 use tokio::process::Command;
-use tokio_rustls::TlsAcceptor;
-use tokio_rustls::rustls;
-use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
 const STANDIN: &str = env!("CARGO_BIN_EXE_azp-agent-standin");
-
-/// A private CA (PEM) and a `localhost` certificate it signed.
-fn private_ca() -> (String, CertificateDer<'static>, PrivateKeyDer<'static>) {
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(DnType::CommonName, "azp-agent-standin test CA");
-    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
-    let server_key = KeyPair::generate().unwrap();
-    let server = CertificateParams::new(vec!["localhost".to_owned()])
-        .unwrap()
-        .signed_by(&server_key, &ca)
-        .unwrap();
-    (
-        ca.pem(),
-        server.der().clone(),
-        PrivatePkcs8KeyDer::from(server_key.serialize_der()).into(),
-    )
-}
-
-/// Terminates TLS on a fresh port and relays bytes to `backend`.
-async fn tls_proxy(
-    backend: std::net::SocketAddr,
-    cert: CertificateDer<'static>,
-    key: PrivateKeyDer<'static>,
-) -> u16 {
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(vec![cert], key)
-        .unwrap();
-    let acceptor = TlsAcceptor::from(Arc::new(config));
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        while let Ok((tcp, _)) = listener.accept().await {
-            let acceptor = acceptor.clone();
-            tokio::spawn(async move {
-                // Clients that do not trust the CA abort the handshake.
-                let Ok(mut tls) = acceptor.accept(tcp).await else {
-                    return;
-                };
-                let Ok(mut upstream) = TcpStream::connect(backend).await else {
-                    return;
-                };
-                let _ = tokio::io::copy_bidirectional(&mut tls, &mut upstream).await;
-            });
-        }
-    });
-    port
-}
 
 async fn configure(dir: &Path, url: &str, pat: &str, extra: &[&str]) -> Output {
     Command::new(dir.join("config.sh"))
@@ -120,8 +61,9 @@ async fn private_ca_bundle_makes_the_server_trusted_for_config_and_run() {
     )
     .await
     .unwrap();
-    let (ca_pem, cert, key) = private_ca();
-    let port = tls_proxy(emulator.local_addr(), cert, key).await;
+    let ca = PrivateCa::new("azp-agent-standin test CA").unwrap();
+    let ca_pem = ca.ca_pem.clone();
+    let port = ca.proxy(emulator.local_addr()).await.unwrap();
     let url = format!("https://localhost:{port}/contoso");
 
     let untrusting = install().await;

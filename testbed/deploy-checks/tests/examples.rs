@@ -322,8 +322,12 @@ fn vm_terraform_parses_and_gives_a_private_instance_push_rights_on_one_repositor
         !resources.contains("aws_ecr_repository.build_cache"),
         "the VM pushes to one repository: {resources}"
     );
-    let linked = std::fs::read_link(dir.join("vpc_endpoints.tf")).unwrap();
-    assert_eq!(linked, PathBuf::from("../../terraform/vpc_endpoints.tf"));
+    // The endpoints and the repository with its push-only-through-the-endpoint policy are the
+    // EKS example's own files, so the two examples cannot drift apart.
+    for file in ["vpc_endpoints.tf", "ecr.tf"] {
+        let linked = std::fs::read_link(dir.join(file)).unwrap();
+        assert_eq!(linked, PathBuf::from(format!("../../terraform/{file}")));
+    }
     let all = parsed["text"].as_str().unwrap();
     for expected in [
         "associate_public_ip_address = false",

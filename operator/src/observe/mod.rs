@@ -98,6 +98,7 @@ pub fn pod_view(pod: &Pod) -> Option<PodView> {
             .unwrap_or_else(|| naming::pod_agent_name(&namespace, &name)),
         draining: annotations.contains_key(labels::DRAINING),
         outcome_recorded: annotations.contains_key(labels::OUTCOME_RECORDED),
+        spec_hash: annotations.get(labels::SPEC_HASH).cloned(),
         owner: AgentPoolRef::new(namespace, pool),
         phase: pod_phase(pod),
         created: pod

@@ -6,8 +6,8 @@
 //! is set (a trivial scheduler); pods of other nodes are ignored.
 //!
 //! Each pod goes Pending (PodScheduled) → after `start_delay` its sandbox is prepared
-//! (Secrets/ConfigMaps read; a missing one keeps it waiting with
-//! `CreateContainerConfigError`) → init containers run in order, native sidecars
+//! (Secrets/ConfigMaps read; a missing volume source keeps it `ContainerCreating`, a missing
+//! env reference keeps the container waiting with `CreateContainerConfigError`) → init containers run in order, native sidecars
 //! (`restartPolicy: Always`) start and keep running — one with an exec `startupProbe` holds
 //! back the containers after it until the probe passes (see `probe`), one without lets the
 //! next container start at once → main containers start: Running, Ready,

@@ -463,14 +463,11 @@ impl PodWorker {
             match prepared {
                 Ok(sandbox) => return Ok(sandbox),
                 Err(e) => {
+                    // A volume that cannot be set up (a missing Secret or ConfigMap) leaves the
+                    // containers `ContainerCreating` / `PodInitializing`, as the real kubelet
+                    // does (it says why in a FailedMount Event, which kube-sim does not write);
+                    // `CreateContainerConfigError` is for a container's own env references.
                     tracing::info!(pod = %ctx.name, error = %e, "pod sandbox not ready");
-                    let first_waiting = report.init.iter_mut().chain(report.main.iter_mut()).next();
-                    if let Some(record) = first_waiting {
-                        record.state = ContainerState::Waiting {
-                            reason: "CreateContainerConfigError".to_owned(),
-                            message: Some(e.to_string()),
-                        };
-                    }
                     write_status(ctx, report).await;
                     self.pause(RETRY_DELAY).await?;
                 }

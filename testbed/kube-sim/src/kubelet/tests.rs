@@ -939,3 +939,32 @@ async fn a_missing_image_backs_off_and_an_invalid_one_waits_as_on_a_real_node() 
     }
     node.stop().await;
 }
+
+#[tokio::test]
+async fn a_missing_secret_volume_keeps_the_pod_container_creating_not_config_error() {
+    let node = Node::start().await;
+    let mut container = shell("main", "exit 0");
+    container["volumeMounts"] = json!([{"name": "s", "mountPath": "/s"}]);
+    let mut manifest = pod("mounts", json!([container]));
+    manifest["spec"]["volumes"] = json!([{"name": "s", "secret": {"secretName": "later"}}]);
+    node.create(manifest).await;
+    // As the real kubelet: the volume cannot be set up, the container is still being created.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let waiting = serde_json::to_value(node.pods.get("mounts").await.unwrap()).unwrap();
+    assert_eq!(waiting["status"]["phase"], "Pending", "{waiting:#}");
+    assert_eq!(
+        waiting["status"]["containerStatuses"][0]["state"]["waiting"]["reason"],
+        "ContainerCreating",
+        "{waiting:#}"
+    );
+    let secrets: Api<Secret> = Api::namespaced(node.client.clone(), "default");
+    let secret: Secret = serde_json::from_value(json!({"apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "later"}, "stringData": {"k": "v"}}))
+    .unwrap();
+    secrets
+        .create(&PostParams::default(), &secret)
+        .await
+        .unwrap();
+    node.wait_for_phase("mounts", "Succeeded").await;
+    node.stop().await;
+}

@@ -452,6 +452,14 @@ impl Controller {
                 let Some(view) = observe::pod_view(pod) else {
                     continue;
                 };
+                if let Some(failure) = start_failures::blocked_failure(pod) {
+                    warn!(pool = %member.key, pod = %view.name, %failure, "agent pod cannot start");
+                    start_failed
+                        .entry(member.key.clone())
+                        .or_default()
+                        .push(format!("pod {}: {failure}", view.name));
+                    continue;
+                }
                 if !view.phase.is_finished() || view.outcome_recorded {
                     continue;
                 }
@@ -1099,6 +1107,21 @@ impl Controller {
                     pod,
                     format!(
                         "pod {pod} deleted: not started after {waited_secs}s (Pending, or its agent never registered); it will be replaced"
+                    ),
+                )
+                .await;
+        }
+        for (pod, reason) in &applied.blocked {
+            self.metrics.decision(&pool, "delete_unstartable_pod", 1);
+            self.events
+                .about_pod(
+                    member.pool,
+                    EventType::Warning,
+                    reason::POD_CANNOT_START,
+                    action::DELETE_UNSTARTED_POD,
+                    pod,
+                    format!(
+                        "pod {pod} deleted: it cannot start ({reason}); replaced after the start-failure backoff"
                     ),
                 )
                 .await;

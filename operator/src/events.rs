@@ -34,6 +34,9 @@ pub mod reason {
     pub const JOB_STARTED: &str = "JobStarted";
     /// A pod never started (Pending, or its agent never registered) and was deleted.
     pub const POD_START_TIMEOUT: &str = "PodStartTimeout";
+    /// A Pending pod cannot start as it is (image pull error, `CreateContainerConfigError`)
+    /// and was deleted.
+    pub const POD_CANNOT_START: &str = "PodCannotStart";
 }
 
 /// Event actions (what the operator did), one per kind of event.

@@ -13,7 +13,9 @@
 //! capacity on its way forever and starve the jobs it was created for. After
 //! `pod_startup_timeout` it is deleted, its registration (if any) removed, and it no longer
 //! counts, so this same plan creates its replacement. A pod whose agent holds a job is never
-//! touched: that check comes first.
+//! touched: that check comes first. A Pending pod whose container waits with a reason that
+//! does not go away by itself (an image pull error, `CreateContainerConfigError`) is deleted
+//! the same way at once, without waiting for the timeout.
 //!
 //! Spec rollouts: a pod whose spec hash differs from its AgentPool's runs an old spec. Busy
 //! agents of an old spec finish their job untouched (their pod ends with it). Idle ones are
@@ -108,6 +110,23 @@ pub(crate) fn plan_capacity(
     let mut outdated: u32 = 0;
     for pod in index.pods_of(&pool.key).iter().filter(|pod| pod.is_live()) {
         let state = classify(pod, index);
+        if let (PodState::Starting(registered), PodPhase::Pending, Some(reason)) =
+            (state, pod.phase, pod.start_blocked)
+        {
+            // Deleted now, so neither live nor starting; the start-failure backoff decides
+            // when its replacement is made.
+            plan.delete_pods
+                .push((pod.name.clone(), DeleteReason::StartBlocked { reason }));
+            if let Some(agent) = registered {
+                plan.remove_registrations
+                    .push((agent.id, RemoveReason::StartTimeout));
+            }
+            plan.explanations.push(format!(
+                "delete pod {}: it cannot start ({reason})",
+                pod.name
+            ));
+            continue;
+        }
         if let PodState::Starting(registered) = state
             && let Some(waited) = startup_timed_out(
                 pod,

@@ -183,6 +183,7 @@ pub(crate) fn pod(name: &str, pool: &str) -> PodView {
         agent_name: agent_name(name),
         outcome_recorded: false,
         spec_hash: Some(SPEC.to_owned()),
+        start_blocked: None,
     }
 }
 

@@ -195,6 +195,9 @@ pub struct PodView {
     /// The spec hash the pod was rendered with ([`azp_contract::labels::SPEC_HASH`]); `None`
     /// for pods of an operator that did not set it.
     pub spec_hash: Option<String>,
+    /// A container of the Pending pod waits with a reason that does not go away by itself
+    /// ([`crate::observe::BLOCKING_REASONS`]: image pull errors, `CreateContainerConfigError`).
+    pub start_blocked: Option<&'static str>,
 }
 
 impl PodView {
@@ -246,6 +249,11 @@ pub enum DeleteReason {
         /// How long it had existed, in whole seconds.
         waited_secs: u64,
     },
+    /// It cannot start as it is ([`PodView::start_blocked`]); it held no job.
+    StartBlocked {
+        /// The kubelet's waiting reason.
+        reason: &'static str,
+    },
 }
 
 /// Why a registration is to be removed.
@@ -259,7 +267,7 @@ pub enum RemoveReason {
     PoolDeleting,
     /// A second placeholder of the same AgentPool (two registrations raced); the oldest stays.
     DuplicatePlaceholder,
-    /// Its pod is deleted for [`DeleteReason::StartTimeout`].
+    /// Its pod is deleted for [`DeleteReason::StartTimeout`] or [`DeleteReason::StartBlocked`].
     StartTimeout,
 }
 

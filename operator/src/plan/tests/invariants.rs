@@ -74,6 +74,9 @@ fn random_snapshot(rng: &mut Rng) -> PoolSnapshot {
                 view.draining = rng.chance(20);
                 view.deleting = rng.chance(10);
                 view.outcome_recorded = rng.chance(50);
+                if rng.chance(15) {
+                    view.start_blocked = Some("ErrImagePull");
+                }
                 view.spec_hash = match rng.below(4) {
                     0 => None,
                     1 => Some("spec-2".to_owned()),

@@ -30,6 +30,14 @@ pub const DRAINING: &str = "azp.dev/draining";
 /// after which the pod may be deleted.
 pub const OUTCOME_RECORDED: &str = "azp.dev/outcome-recorded";
 
+/// Annotation holding a hash of the AgentPool spec parts that shape the pod (everything but
+/// `spec.scaling`), as it was when the pod was rendered: SHA-256 over the spec's canonical
+/// JSON, lower-case hex.
+///
+/// A pod whose value differs from its AgentPool's current one runs an old spec: once its agent
+/// is idle, a replacement is created and then the old agent is retired (a spec rollout).
+pub const SPEC_HASH: &str = "azp.dev/spec-hash";
+
 /// Annotations the operator sets on a pod once its agent has taken a job, so that
 /// `kubectl get pods` / `describe` answer "what is this pod doing".
 pub mod job {

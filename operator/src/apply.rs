@@ -55,6 +55,8 @@ pub struct Applied {
     pub finished_deleted: u32,
     /// Pods deleted because they never started: name and seconds waited.
     pub timed_out: Vec<(String, u64)>,
+    /// Pods deleted because they cannot start as they are: name and the kubelet's reason.
+    pub blocked: Vec<(String, &'static str)>,
     /// Registrations removed: id, name and pod when known.
     pub registrations_removed: Vec<AppliedAgent>,
     /// Id of a placeholder registered now.
@@ -186,6 +188,9 @@ pub async fn apply_plan(target: &Target<'_>, plan: &Plan) -> Result<Applied, App
             DeleteReason::Finished => applied.finished_deleted += 1,
             DeleteReason::StartTimeout { waited_secs } => {
                 applied.timed_out.push((pod.clone(), *waited_secs));
+            }
+            DeleteReason::StartBlocked { reason } => {
+                applied.blocked.push((pod.clone(), reason));
             }
             DeleteReason::ScaleDown | DeleteReason::PoolDeleting => {
                 applied.scaled_down.push(pod.clone());

@@ -36,6 +36,9 @@ pub mod reason {
     pub const POD_START_TIMEOUT: &str = "PodStartTimeout";
     /// A pending job no AgentPool of its Azure DevOps pool can serve (once per job).
     pub const UNSERVABLE_JOB: &str = "UnservableJob";
+    /// A Pending pod cannot start as it is (image pull error, `CreateContainerConfigError`)
+    /// and was deleted.
+    pub const POD_CANNOT_START: &str = "PodCannotStart";
 }
 
 /// Event actions (what the operator did), one per kind of event.

@@ -5,13 +5,15 @@
 //! managedFields, conditions) is most of the operator's memory. Pages of [`PAGE_SIZE`] bound
 //! what is held while decoding, and [`slim`] keeps only labels, annotations, timestamps,
 //! the phase, the agent container's image (which image an agent ran: [`crate::learn`]) and
-//! its terminated state.
+//! its terminated state, and any container's waiting state whose reason means the pod cannot
+//! start ([`crate::observe::BLOCKING_REASONS`]).
 
 use k8s_openapi::api::core::v1::{Container, ContainerStatus, Pod, PodSpec, PodStatus};
 use kube::Api;
 use kube::api::ListParams;
 
-use crate::render::AGENT_CONTAINER;
+use crate::observe::BLOCKING_REASONS;
+use crate::render::{AGENT_CONTAINER, REGISTER_CONTAINER};
 
 /// Pods per list request.
 pub const PAGE_SIZE: u32 = 100;
@@ -55,24 +57,8 @@ pub fn slim(pod: Pod) -> Pod {
     let status = status.map(|status| PodStatus {
         phase: status.phase,
         reason: status.reason,
-        container_statuses: status.container_statuses.map(|statuses| {
-            statuses
-                .into_iter()
-                .filter(|c| c.name == AGENT_CONTAINER)
-                .map(|c| ContainerStatus {
-                    name: c.name,
-                    state: c.state.map(|mut state| {
-                        state.running = None;
-                        state.waiting = None;
-                        state
-                    }),
-                    ..ContainerStatus::default()
-                })
-                .collect()
-        }),
-        init_container_statuses: crate::observe::outcome_init_statuses(
-            status.init_container_statuses,
-        ),
+        container_statuses: slim_statuses(status.container_statuses, AGENT_CONTAINER),
+        init_container_statuses: slim_statuses(status.init_container_statuses, REGISTER_CONTAINER),
         ..PodStatus::default()
     });
     Pod {
@@ -80,6 +66,40 @@ pub fn slim(pod: Pod) -> Pod {
         spec,
         status,
     }
+}
+
+/// The statuses of container `keep` (its terminated state) and of any container waiting for
+/// good (its waiting state); `None` when none is left.
+fn slim_statuses(
+    statuses: Option<Vec<ContainerStatus>>,
+    keep: &str,
+) -> Option<Vec<ContainerStatus>> {
+    let blocked = |c: &ContainerStatus| {
+        c.state
+            .as_ref()
+            .and_then(|s| s.waiting.as_ref())
+            .and_then(|w| w.reason.as_deref())
+            .is_some_and(|reason| BLOCKING_REASONS.contains(&reason))
+    };
+    let kept: Vec<ContainerStatus> = statuses?
+        .into_iter()
+        .filter(|c| c.name == keep || blocked(c))
+        .map(|c| {
+            let is_blocked = blocked(&c);
+            ContainerStatus {
+                name: c.name,
+                state: c.state.map(|mut state| {
+                    state.running = None;
+                    if !is_blocked {
+                        state.waiting = None;
+                    }
+                    state
+                }),
+                ..ContainerStatus::default()
+            }
+        })
+        .collect();
+    (!kept.is_empty()).then_some(kept)
 }
 
 #[cfg(test)]
@@ -130,5 +150,39 @@ mod tests {
         let containers = &slimmed.spec.as_ref().unwrap().containers;
         assert_eq!(containers.len(), 1);
         assert_eq!(containers[0].image.as_deref(), Some("azp-agent:1"));
+    }
+
+    #[test]
+    fn a_pod_that_cannot_start_still_reads_so_after_slimming() {
+        let pod: Pod = serde_json::from_value(json!({
+            "metadata": {"name": "linux-x2", "namespace": "ci", "labels": {"azp.dev/pool": "linux"}},
+            "status": {
+                "phase": "Pending",
+                "initContainerStatuses": [{ "name": "buildkitd", "ready": false, "restartCount": 0, "image": "b", "imageID": "",
+                    "state": {"waiting": {"reason": "ImagePullBackOff", "message": "Back-off pulling image \"b\""}} }],
+                "containerStatuses": [{ "name": "agent", "ready": false, "restartCount": 0, "image": "a", "imageID": "",
+                    "state": {"waiting": {"reason": "PodInitializing"}} }],
+            },
+        }))
+        .unwrap();
+        let slimmed = slim(pod.clone());
+        assert_eq!(
+            observe::blocked_start(&slimmed),
+            observe::blocked_start(&pod)
+        );
+        assert_eq!(
+            observe::blocked_start(&slimmed).map(|b| (b.container, b.reason)),
+            Some(("buildkitd".to_owned(), "ImagePullBackOff"))
+        );
+        assert_eq!(observe::pod_view(&slimmed), observe::pod_view(&pod));
+        // An ordinary waiting state is still dropped.
+        let agent = &slimmed
+            .status
+            .as_ref()
+            .unwrap()
+            .container_statuses
+            .as_ref()
+            .unwrap()[0];
+        assert!(agent.state.as_ref().unwrap().waiting.is_none());
     }
 }

@@ -7,6 +7,11 @@
 //! that takes a job, or a change of the spec, starts afresh. The count lives in the status, so
 //! a restarted operator or a new leader does not forget it.
 //!
+//! A pod that cannot start at all (its image cannot be pulled, its name does not parse, an env
+//! reference is missing) stays Pending rather than ending: it counts as a failed start as soon
+//! as the kubelet reports such a waiting reason, and is deleted in the same pass
+//! ([`blocked_failure`]), instead of after the startup timeout.
+//!
 //! Before this, a broken configuration cost one pod per poll interval, forever.
 
 use std::time::Duration;
@@ -74,6 +79,18 @@ pub fn failure_of(outcome: &PodOutcome, took_job: bool) -> Option<String> {
             "the agent container ended without a report ({reason}); does the image run azp-agent?"
         )),
     }
+}
+
+/// A pod stuck Pending because it cannot start as it is (an image pull error, an invalid
+/// image name, `CreateContainerConfigError`: see [`crate::observe::blocked_start`]) is a failed
+/// start too, counted once: the same pass deletes it (`DeleteReason::StartBlocked`), and a
+/// pod being deleted is not counted again. `None` for any other pod.
+pub fn blocked_failure(pod: &k8s_openapi::api::core::v1::Pod) -> Option<String> {
+    let blocked = crate::observe::blocked_start(pod)?;
+    Some(format!(
+        "{} (container {}): {}",
+        blocked.reason, blocked.container, blocked.message
+    ))
 }
 
 /// Whether a finished pod shows the configuration works (it took a job or reported one).

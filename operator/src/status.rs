@@ -197,6 +197,7 @@ pub fn next_status(pool: &AgentPool, health: &Health, update: &StatusUpdate) -> 
         running: previous.running,
         idle: previous.idle,
         starting: previous.starting,
+        outdated: previous.outdated,
     });
     let start_failures = match &update.start_failures {
         Some(next) => next.clone(),
@@ -212,6 +213,7 @@ pub fn next_status(pool: &AgentPool, health: &Health, update: &StatusUpdate) -> 
         running: counts.running,
         idle: counts.idle,
         starting: counts.starting,
+        outdated: counts.outdated,
         last_poll_time: if update.polled {
             Some(now.clone())
         } else {

@@ -69,6 +69,16 @@ impl Controller {
         let Some(view) = observe::pod_view(pod) else {
             return;
         };
+        // A Pending pod that cannot start (the planner deletes it this pass) is a failed start.
+        if let Some(failure) = start_failures::blocked_failure(pod) {
+            warn!(pool = %member.key, pod = %view.name, %failure, "agent pod cannot start");
+            finished
+                .start_failed
+                .entry(member.key.clone())
+                .or_default()
+                .push(format!("pod {}: {failure}", view.name));
+            return;
+        }
         if !view.phase.is_finished() || view.outcome_recorded {
             return;
         }

@@ -171,6 +171,21 @@ impl Controller {
                 )
                 .await;
         }
+        for (pod, reason) in &applied.blocked {
+            self.metrics.decision(&pool, "delete_unstartable_pod", 1);
+            self.events
+                .about_pod(
+                    member.pool,
+                    EventType::Warning,
+                    reason::POD_CANNOT_START,
+                    action::DELETE_UNSTARTED_POD,
+                    pod,
+                    format!(
+                        "pod {pod} deleted: it cannot start ({reason}); replaced after the start-failure backoff"
+                    ),
+                )
+                .await;
+        }
         if applied.finished_deleted > 0 {
             self.metrics.decision(
                 &pool,

@@ -12,6 +12,7 @@ mod registration;
 mod schedule;
 mod schema;
 mod spec;
+mod spec_hash;
 mod status;
 mod view;
 

@@ -40,6 +40,11 @@ pub struct AgentPoolStatus {
     /// Pods whose agent is not online yet.
     #[serde(default)]
     pub starting: u32,
+    /// Agent pods made from an older spec than the current one (busy ones included). After
+    /// an edit of anything but `spec.scaling`, idle ones are replaced (a new pod first, then
+    /// the old agent is retired) and busy ones finish their job; 0 once the rollout is done.
+    #[serde(default)]
+    pub outdated: u32,
     /// When the Azure DevOps queue was last read successfully.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_poll_time: Option<Time>,

@@ -77,6 +77,7 @@ impl AgentPool {
             published: crate::published::capabilities(self),
             scaling: self.spec.scaling.policy()?,
             generation: self.metadata.generation.unwrap_or_default(),
+            spec_hash: self.spec.pod_spec_hash(),
             deleting: self.metadata.deletion_timestamp.is_some(),
             minted: self.spec.registration.is_minted(),
         })

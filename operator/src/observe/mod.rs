@@ -13,9 +13,11 @@ use kube::ResourceExt;
 
 use crate::plan::{AgentView, JobView, PodPhase, PodView};
 
+mod blocked_start;
 mod outcome;
 mod running_job;
 
+pub use blocked_start::{BLOCKING_REASONS, BlockedStart, blocked_start};
 pub use outcome::{PodOutcome, outcome_init_statuses, pod_outcome};
 pub use running_job::RunningJob;
 
@@ -98,6 +100,8 @@ pub fn pod_view(pod: &Pod) -> Option<PodView> {
             .unwrap_or_else(|| naming::pod_agent_name(&namespace, &name)),
         draining: annotations.contains_key(labels::DRAINING),
         outcome_recorded: annotations.contains_key(labels::OUTCOME_RECORDED),
+        spec_hash: annotations.get(labels::SPEC_HASH).cloned(),
+        start_blocked: blocked_start(pod).map(|blocked| blocked.reason),
         owner: AgentPoolRef::new(namespace, pool),
         phase: pod_phase(pod),
         created: pod

@@ -318,6 +318,7 @@ mod tests {
                 idle_timeout: std::time::Duration::ZERO,
             },
             generation: 1,
+            spec_hash: String::new(),
             deleting: false,
             minted: false,
         }

@@ -13,7 +13,19 @@
 //! capacity on its way forever and starve the jobs it was created for. After
 //! `pod_startup_timeout` it is deleted, its registration (if any) removed, and it no longer
 //! counts, so this same plan creates its replacement. A pod whose agent holds a job is never
-//! touched: that check comes first.
+//! touched: that check comes first. A Pending pod whose container waits with a reason that
+//! does not go away by itself (an image pull error, `CreateContainerConfigError`) is deleted
+//! the same way at once, without waiting for the timeout.
+//!
+//! Spec rollouts: a pod whose spec hash differs from its AgentPool's runs an old spec. Busy
+//! agents of an old spec finish their job untouched (their pod ends with it). Idle ones are
+//! replaced surge-first, so `minIdle` never drops: rule 3 does not count them towards
+//! `minIdle` (only towards pending jobs they may still take), so replacements are created
+//! while they stay; rule 4 then retires them, before any current agent and without waiting
+//! for `idleTimeout`, but only as far as the idle agents left still cover what is needed.
+//! Starting replacements do not count there: an old agent goes once a new one is online.
+//! At `maxAgents` no replacement fits: the old agents stay until jobs use them up (a gap
+//! below `minIdle` is never opened to make room).
 
 use std::time::{Duration, SystemTime};
 
@@ -94,9 +106,27 @@ pub(crate) fn plan_capacity(
     let policy = pool.scaling;
     let mut live_pods: u32 = 0;
     let mut starting: u32 = 0;
-    let mut idle: Vec<&AgentView> = Vec::new();
+    let mut idle: Vec<(&AgentView, bool)> = Vec::new();
+    let mut outdated: u32 = 0;
     for pod in index.pods_of(&pool.key).iter().filter(|pod| pod.is_live()) {
         let state = classify(pod, index);
+        if let (PodState::Starting(registered), PodPhase::Pending, Some(reason)) =
+            (state, pod.phase, pod.start_blocked)
+        {
+            // Deleted now, so neither live nor starting; the start-failure backoff decides
+            // when its replacement is made.
+            plan.delete_pods
+                .push((pod.name.clone(), DeleteReason::StartBlocked { reason }));
+            if let Some(agent) = registered {
+                plan.remove_registrations
+                    .push((agent.id, RemoveReason::StartTimeout));
+            }
+            plan.explanations.push(format!(
+                "delete pod {}: it cannot start ({reason})",
+                pod.name
+            ));
+            continue;
+        }
         if let PodState::Starting(registered) = state
             && let Some(waited) = startup_timed_out(
                 pod,
@@ -122,9 +152,13 @@ pub(crate) fn plan_capacity(
             continue;
         }
         live_pods += 1;
+        let old_spec = pod.is_outdated(&pool.spec_hash);
+        if old_spec {
+            outdated += 1;
+        }
         match state {
             PodState::Starting(_) => starting += 1,
-            PodState::Idle(agent) => idle.push(agent),
+            PodState::Idle(agent) => idle.push((agent, old_spec)),
             PodState::Drained => {
                 plan.delete_pods
                     .push((pod.name.clone(), DeleteReason::ScaleDown));
@@ -142,18 +176,26 @@ pub(crate) fn plan_capacity(
         .filter(|agent| !agent.is_placeholder && index.is_busy(&agent.name))
         .count();
     let idle_count = count(idle.len());
+    let idle_outdated = count(idle.iter().filter(|(_, old_spec)| *old_spec).count());
     plan.counts.queued = pending;
     plan.counts.running = count(running);
     plan.counts.idle = idle_count;
     plan.counts.starting = starting;
+    plan.counts.outdated = outdated;
 
-    // Rule 3.
-    let wanted = (pending + policy.min_idle).saturating_sub(starting + idle_count);
+    // Rule 3; idle agents of an old spec count for pending jobs only (see the module doc).
+    let usable_idle = idle_count - idle_outdated + idle_outdated.min(pending);
+    let wanted = (pending + policy.min_idle).saturating_sub(starting + usable_idle);
     let room = policy.max_agents.saturating_sub(live_pods);
     plan.create_pods = wanted.min(room);
     if plan.create_pods > 0 {
+        let rollout = if idle_outdated > 0 {
+            format!(" ({idle_outdated} idle on an old spec, being replaced)")
+        } else {
+            String::new()
+        };
         plan.explanations.push(format!(
-            "scale up {}: {pending} pending + {} min idle - {starting} starting - {idle_count} idle",
+            "scale up {}: {pending} pending + {} min idle - {starting} starting - {usable_idle} idle{rollout}",
             plan.create_pods, policy.min_idle
         ));
     }
@@ -165,14 +207,22 @@ pub(crate) fn plan_capacity(
         ));
     }
 
-    // Rule 4: the oldest idle agents beyond what pending jobs and minIdle need, once they
-    // have been idle for idleTimeout.
+    // Rule 4: the idle agents beyond what pending jobs and minIdle need: those of an old
+    // spec at once, then the oldest once they have been idle for idleTimeout.
     let keep = servable.saturating_add(policy.min_idle);
     let surplus = idle
         .len()
         .saturating_sub(usize::try_from(keep).unwrap_or(usize::MAX));
-    idle.sort_by_key(|agent| (agent.last_active, agent.id));
-    for agent in idle.into_iter().take(surplus) {
+    idle.sort_by_key(|(agent, old_spec)| (!old_spec, agent.last_active, agent.id));
+    for (agent, old_spec) in idle.into_iter().take(surplus) {
+        if old_spec {
+            plan.disable_agents.push(agent.id);
+            plan.explanations.push(format!(
+                "disable idle agent {} ({}): made from an old spec, {keep} needed and covered",
+                agent.id, agent.name
+            ));
+            continue;
+        }
         let idle_for = now.duration_since(agent.last_active).unwrap_or_default();
         if idle_for >= policy.idle_timeout {
             plan.disable_agents.push(agent.id);

@@ -10,6 +10,8 @@ use super::*;
 
 /// Namespace of the fixtures' AgentPools.
 pub(crate) const NS: &str = "ci";
+/// The spec hash of every fixture AgentPool and of the pods made from it.
+pub(crate) const SPEC: &str = "spec-1";
 
 /// `secs` seconds after a fixed instant.
 pub(crate) fn at(secs: u64) -> SystemTime {
@@ -41,6 +43,7 @@ pub(crate) fn pool(name: &str, capabilities: &[(&str, &str)]) -> AgentPoolView {
             idle_timeout: Duration::from_secs(600),
         },
         generation: 1,
+        spec_hash: SPEC.to_owned(),
         deleting: false,
         minted: false,
     }
@@ -65,6 +68,11 @@ impl AgentPoolView {
     }
     pub(crate) fn deleting(mut self) -> Self {
         self.deleting = true;
+        self
+    }
+    /// The AgentPool's spec was edited: pods of [`SPEC`] are outdated.
+    pub(crate) fn edited(mut self) -> Self {
+        self.spec_hash = "spec-2".to_owned();
         self
     }
 }
@@ -174,6 +182,8 @@ pub(crate) fn pod(name: &str, pool: &str) -> PodView {
         draining: false,
         agent_name: agent_name(name),
         outcome_recorded: false,
+        spec_hash: Some(SPEC.to_owned()),
+        start_blocked: None,
     }
 }
 
@@ -196,6 +206,11 @@ impl PodView {
     }
     pub(crate) fn created_at(mut self, time: SystemTime) -> Self {
         self.created = time;
+        self
+    }
+    /// Made from the spec with this hash (`None`: by an operator that recorded none).
+    pub(crate) fn spec(mut self, hash: Option<&str>) -> Self {
+        self.spec_hash = hash.map(str::to_owned);
         self
     }
 }

@@ -75,6 +75,9 @@ pub struct AgentPoolView {
     pub scaling: ScalingPolicy,
     /// `metadata.generation`.
     pub generation: i64,
+    /// Hash of the spec parts that shape its pods ([`crate::crd::AgentPoolSpec::pod_spec_hash`]);
+    /// a pod carrying another one runs an old spec and is rolled (see [`capacity`]).
+    pub spec_hash: String,
     /// `metadata.deletionTimestamp` is set.
     pub deleting: bool,
     /// The operator mints this AgentPool's registrations (`spec.registration: operator`): a
@@ -189,12 +192,25 @@ pub struct PodView {
     /// The controller recorded the termination message
     /// ([`azp_contract::labels::OUTCOME_RECORDED`]); a finished pod may then be deleted.
     pub outcome_recorded: bool,
+    /// The spec hash the pod was rendered with ([`azp_contract::labels::SPEC_HASH`]); `None`
+    /// for pods of an operator that did not set it.
+    pub spec_hash: Option<String>,
+    /// A container of the Pending pod waits with a reason that does not go away by itself
+    /// ([`crate::observe::BLOCKING_REASONS`]: image pull errors, `CreateContainerConfigError`).
+    pub start_blocked: Option<&'static str>,
 }
 
 impl PodView {
     /// Counts against `maxAgents` and may host an agent: not finished, not being deleted.
     pub fn is_live(&self) -> bool {
         !self.deleting && !self.phase.is_finished()
+    }
+
+    /// Made from another spec than `current`. A pod without a hash was made by an operator
+    /// that did not record one: what it runs cannot be shown to match, so it counts as
+    /// outdated and is rolled like any other (once idle, surge first; a busy one is left alone).
+    pub fn is_outdated(&self, current: &str) -> bool {
+        self.spec_hash.as_deref() != Some(current)
     }
 }
 
@@ -233,6 +249,11 @@ pub enum DeleteReason {
         /// How long it had existed, in whole seconds.
         waited_secs: u64,
     },
+    /// It cannot start as it is ([`PodView::start_blocked`]); it held no job.
+    StartBlocked {
+        /// The kubelet's waiting reason.
+        reason: &'static str,
+    },
 }
 
 /// Why a registration is to be removed.
@@ -246,7 +267,7 @@ pub enum RemoveReason {
     PoolDeleting,
     /// A second placeholder of the same AgentPool (two registrations raced); the oldest stays.
     DuplicatePlaceholder,
-    /// Its pod is deleted for [`DeleteReason::StartTimeout`].
+    /// Its pod is deleted for [`DeleteReason::StartTimeout`] or [`DeleteReason::StartBlocked`].
     StartTimeout,
 }
 
@@ -261,6 +282,8 @@ pub struct Counts {
     pub idle: u32,
     /// Live pods whose agent is not online yet.
     pub starting: u32,
+    /// Live pods made from an older spec (busy ones included: they finish their job first).
+    pub outdated: u32,
 }
 
 /// What one AgentPool should do now.

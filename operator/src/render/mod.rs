@@ -111,7 +111,13 @@ pub fn render_pod(pool: &AgentPool, pod_name: &str) -> Result<Pod, RenderError> 
 }
 
 /// Merges `spec.template` onto the generated pod and re-applies the hardening.
-fn finish(pool: &AgentPool, pod: Pod) -> Result<Pod, RenderError> {
+fn finish(pool: &AgentPool, mut pod: Pod) -> Result<Pod, RenderError> {
+    // The spec the pod was made from, for rollouts; part of the bookkeeping the hardening
+    // re-applies, so a template cannot hide a pod's spec.
+    pod.metadata
+        .annotations
+        .get_or_insert_default()
+        .insert(labels::SPEC_HASH.into(), pool.spec.pod_spec_hash());
     let generated = pod.clone();
     let merged = match &pool.spec.template {
         Some(template) => merge::merge_template(pod, template)?,

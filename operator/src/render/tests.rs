@@ -557,3 +557,28 @@ fn remote_mode_has_no_sidecar_and_gives_only_the_agent_the_client_certificate() 
         assert_eq!(has_register, registration == "pod");
     }
 }
+
+#[test]
+fn pod_carries_the_spec_hash_a_template_cannot_override() {
+    for registration in ["operator", "pod"] {
+        let template = json!({"registration": registration, "template": {
+            "metadata": {"annotations": {labels::SPEC_HASH: "forged", "team": "ci"}}
+        }});
+        let agent_pool = pool(template);
+        let pod = render_pod(&agent_pool, "linux-abcde").unwrap();
+        let annotations = pod.metadata.annotations.as_ref().unwrap();
+        assert_eq!(
+            annotations[labels::SPEC_HASH],
+            agent_pool.spec.pod_spec_hash(),
+            "{registration}"
+        );
+        assert_eq!(annotations["team"], "ci");
+    }
+    // Another image, another hash on the pod.
+    let edited = pool(json!({"agent": {"image": "agent:2"}}));
+    let pod = render_pod(&edited, "linux-abcde").unwrap();
+    assert_ne!(
+        pod.metadata.annotations.as_ref().unwrap()[labels::SPEC_HASH],
+        pool(json!({})).spec.pod_spec_hash()
+    );
+}

@@ -49,16 +49,32 @@ pub const BROKEN_IMAGE: &str = "azp-agent:no-azp-agent";
 /// real container image (the agent writes `.agent` and `.credentials` into its home, so pods
 /// sharing one would race each other's configuration).
 pub fn kubelet(h: &Harness, agents_dir: &Path) -> KubeletHandle {
-    kubelet_with(h, agents_dir, ProcessRuntime::in_temp_dir().unwrap())
+    kubelet_with(h, agents_dir, ProcessRuntime::in_temp_dir().unwrap(), &[])
+}
+
+/// [`kubelet`] on a node whose registries lack `missing` images: a container using one
+/// waits with `ErrImagePull` / `ImagePullBackOff`, as on a real node.
+pub fn kubelet_missing_images(h: &Harness, agents_dir: &Path, missing: &[&str]) -> KubeletHandle {
+    kubelet_with(
+        h,
+        agents_dir,
+        ProcessRuntime::in_temp_dir().unwrap(),
+        missing,
+    )
 }
 
 /// [`kubelet`] with pod directories kept under `pods_dir`, so a test can look at the files
 /// the kubelet materialised for a pod's volumes.
 pub fn kubelet_in(h: &Harness, agents_dir: &Path, pods_dir: &Path) -> KubeletHandle {
-    kubelet_with(h, agents_dir, ProcessRuntime::new(pods_dir))
+    kubelet_with(h, agents_dir, ProcessRuntime::new(pods_dir), &[])
 }
 
-fn kubelet_with(h: &Harness, agents_dir: &Path, runtime: ProcessRuntime) -> KubeletHandle {
+fn kubelet_with(
+    h: &Harness,
+    agents_dir: &Path,
+    runtime: ProcessRuntime,
+    missing_images: &[&str],
+) -> KubeletHandle {
     let (agent, standin) = binaries().clone();
     let agents_dir = agents_dir.to_path_buf();
     let runtime = runtime
@@ -103,8 +119,9 @@ fn kubelet_with(h: &Harness, agents_dir: &Path, runtime: ProcessRuntime) -> Kube
                 ],
             })
         }));
-    KubeletHandle::spawn(
-        h.client.clone(),
+    let config = missing_images.iter().fold(
         KubeletConfig::new("node-1", Arc::new(runtime)),
-    )
+        |config, image| config.with_missing_image(*image),
+    );
+    KubeletHandle::spawn(h.client.clone(), config)
 }

@@ -40,6 +40,13 @@ async fn a_short_chaos_run_keeps_every_invariant() {
         "too few faults applied to mean anything: {:?}",
         outcome.faults
     );
+    // The deck holds every kind once and this seed deals more than ten faults: a spec edit
+    // (an AgentPool's env changed mid-run, its agents rolled) is among them.
+    assert!(
+        outcome.faults.contains_key("spec-edit"),
+        "{:?}",
+        outcome.faults
+    );
     assert!(
         outcome.violations.is_empty(),
         "seed {}: {:#?}\nfaults {:?}",

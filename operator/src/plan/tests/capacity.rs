@@ -67,7 +67,8 @@ fn new_pods_are_pending_plus_min_idle_minus_capacity_on_its_way() {
                 queued: pending,
                 running: busy,
                 idle,
-                starting
+                starting,
+                outdated: 0,
             }
         );
     }

@@ -1,6 +1,7 @@
 //! Safety invariants over many generated snapshots: whatever the mix of jobs, agents and
-//! pods, the planner never touches a busy agent, never exceeds maxAgents and counts every
-//! pending job at most once.
+//! pods, the planner never touches a busy agent, never exceeds maxAgents, counts every
+//! pending job at most once, and never retires idle agents below minIdle (spec rollouts
+//! included: pools are edited and pods carry old, current or no spec hashes).
 
 use std::collections::HashSet;
 
@@ -45,6 +46,9 @@ fn random_snapshot(rng: &mut Rng) -> PoolSnapshot {
             if rng.chance(10) {
                 view = view.deleting();
             }
+            if rng.chance(50) {
+                view = view.edited();
+            }
             view
         })
         .collect();
@@ -70,6 +74,14 @@ fn random_snapshot(rng: &mut Rng) -> PoolSnapshot {
                 view.draining = rng.chance(20);
                 view.deleting = rng.chance(10);
                 view.outcome_recorded = rng.chance(50);
+                if rng.chance(15) {
+                    view.start_blocked = Some("ErrImagePull");
+                }
+                view.spec_hash = match rng.below(4) {
+                    0 => None,
+                    1 => Some("spec-2".to_owned()),
+                    _ => Some(SPEC.to_owned()),
+                };
                 pods.push(view);
             }
             if rng.chance(75) {
@@ -189,6 +201,17 @@ fn safety_invariants_hold_for_generated_snapshots() {
                 "{}",
                 context()
             );
+            // Scale-down and rollouts never take the idle agents below minIdle.
+            let idle_left = plan
+                .counts
+                .idle
+                .saturating_sub(count_of(&plan.disable_agents));
+            assert!(
+                idle_left >= plan.counts.idle.min(view.scaling.min_idle),
+                "{}",
+                context()
+            );
+            assert!(plan.counts.outdated <= count_of(&live_pods_of(&snap, &plan.pool)));
             if view.deleting {
                 assert_eq!(plan.create_pods, 0, "{}", context());
                 assert!(!plan.ensure_placeholder, "{}", context());
@@ -220,4 +243,15 @@ fn safety_invariants_hold_for_generated_snapshots() {
             }
         }
     }
+}
+
+fn count_of<T>(items: &[T]) -> u32 {
+    u32::try_from(items.len()).unwrap()
+}
+
+fn live_pods_of<'a>(snap: &'a PoolSnapshot, pool: &PoolKey) -> Vec<&'a PodView> {
+    snap.pods
+        .iter()
+        .filter(|p| &p.owner == pool && p.is_live())
+        .collect()
 }

@@ -6,4 +6,5 @@ mod cleanup;
 mod invariants;
 mod orphans;
 mod races;
+mod rollout;
 mod startup;

@@ -188,3 +188,51 @@ fn a_running_pod_whose_minted_agent_never_went_online_is_timed_out() {
     );
     assert!(blip.delete_pods.is_empty(), "{blip:?}");
 }
+
+#[test]
+fn a_pending_pod_that_cannot_start_is_deleted_at_once_with_its_registration() {
+    let mut blocked = pod("p-pull", "p").phase(PodPhase::Pending);
+    blocked.start_blocked = Some("ImagePullBackOff");
+    // Minted: its registration exists and never went online.
+    let registration = agent(7, "p", "p-pull").offline();
+    let plan = one_job(vec![registration], vec![blocked], vec![job(10)], 5);
+    assert_eq!(
+        plan.delete_pods,
+        [(
+            "p-pull".to_owned(),
+            DeleteReason::StartBlocked {
+                reason: "ImagePullBackOff"
+            }
+        )]
+    );
+    assert_eq!(plan.remove_registrations, [(7, RemoveReason::StartTimeout)]);
+    // It no longer counts as starting; the job asks for a pod (the start-failure backoff,
+    // outside the planner, decides when it is made).
+    assert_eq!((plan.create_pods, plan.counts.starting), (1, 0));
+    assert!(
+        plan.explanations
+            .iter()
+            .any(|e| e.contains("p-pull") && e.contains("ImagePullBackOff")),
+        "{:?}",
+        plan.explanations
+    );
+}
+
+#[test]
+fn a_blocked_reason_on_a_running_or_busy_pod_deletes_nothing() {
+    // Running: the reason is stale or about a restarting sidecar; the timeout rules apply.
+    let mut running = pod("p-run", "p");
+    running.start_blocked = Some("ErrImagePull");
+    let plan = one_job(vec![], vec![running], vec![job(10)], 5);
+    assert!(plan.delete_pods.is_empty(), "{:?}", plan.delete_pods);
+    // Busy: never touched, whatever the pod says.
+    let mut busy = pod("p-busy", "p").phase(PodPhase::Pending);
+    busy.start_blocked = Some("CreateContainerConfigError");
+    let plan = one_job(
+        vec![agent(8, "p", "p-busy").busy(10)],
+        vec![busy],
+        vec![job(10).assigned_to(&agent_name("p-busy"))],
+        5,
+    );
+    assert!(plan.delete_pods.is_empty(), "{:?}", plan.delete_pods);
+}

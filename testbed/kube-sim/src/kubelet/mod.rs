@@ -6,8 +6,8 @@
 //! is set (a trivial scheduler); pods of other nodes are ignored.
 //!
 //! Each pod goes Pending (PodScheduled) → after `start_delay` its sandbox is prepared
-//! (Secrets/ConfigMaps read; a missing one keeps it waiting with
-//! `CreateContainerConfigError`) → init containers run in order, native sidecars
+//! (Secrets/ConfigMaps read; a missing volume source keeps it `ContainerCreating`, a missing
+//! env reference keeps the container waiting with `CreateContainerConfigError`) → init containers run in order, native sidecars
 //! (`restartPolicy: Always`) start and keep running — one with an exec `startupProbe` holds
 //! back the containers after it until the probe passes (see `probe`), one without lets the
 //! next container start at once → main containers start: Running, Ready,
@@ -17,7 +17,10 @@
 //!
 //! `activeDeadlineSeconds` (counted from acceptance) stops the containers and fails the pod
 //! with reason `DeadlineExceeded`. Startup probes of native sidecars are run (exec only);
-//! other probes, resources, images and security contexts are ignored; no Node object or
+//! other probes, resources and security contexts are ignored. Images are not pulled, but an
+//! invalid reference waits with `InvalidImageName` and an image listed in
+//! [`KubeletConfig::missing_images`] with `ErrImagePull`/`ImagePullBackOff`, as on a real node
+//! (see [`image`]); no Node object or
 //! Events are written.
 //!
 //! Deletion: when the pod gets a `deletionTimestamp`, main containers get SIGTERM, then
@@ -28,6 +31,7 @@
 //! API untouched (unlike a real kubelet, whose containers would survive it).
 
 mod env;
+pub mod image;
 mod pod_worker;
 mod probe;
 mod process;
@@ -80,6 +84,10 @@ pub struct KubeletConfig {
     pub start_delay: Duration,
     /// Bind pods without `spec.nodeName` to this node.
     pub schedule_unassigned: bool,
+    /// Images the node's registries do not have: a container using one waits with
+    /// `ErrImagePull` / `ImagePullBackOff` (see `image`). An image reference that does not
+    /// parse waits with `InvalidImageName` whatever this says.
+    pub missing_images: Vec<String>,
 }
 
 impl std::fmt::Debug for KubeletConfig {
@@ -101,7 +109,15 @@ impl KubeletConfig {
             runtime,
             start_delay: Duration::ZERO,
             schedule_unassigned: true,
+            missing_images: Vec::new(),
         }
+    }
+
+    /// Adds an image the node's registries do not have.
+    #[must_use]
+    pub fn with_missing_image(mut self, image: impl Into<String>) -> Self {
+        self.missing_images.push(image.into());
+        self
     }
 }
 
@@ -217,6 +233,7 @@ async fn handle_pod(
         } else {
             cfg.start_delay
         },
+        missing_images: cfg.missing_images.clone(),
         updates,
         shutdown: shutdown.clone(),
     };

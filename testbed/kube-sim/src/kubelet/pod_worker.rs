@@ -59,6 +59,7 @@ pub struct PodWorker {
     pub(super) client: kube::Client,
     pub(super) runtime: Arc<dyn PodRuntime>,
     pub(super) start_delay: Duration,
+    pub(super) missing_images: Vec<String>,
     pub(super) updates: watch::Receiver<PodView>,
     pub(super) shutdown: CancellationToken,
 }
@@ -462,14 +463,11 @@ impl PodWorker {
             match prepared {
                 Ok(sandbox) => return Ok(sandbox),
                 Err(e) => {
+                    // A volume that cannot be set up (a missing Secret or ConfigMap) leaves the
+                    // containers `ContainerCreating` / `PodInitializing`, as the real kubelet
+                    // does (it says why in a FailedMount Event, which kube-sim does not write);
+                    // `CreateContainerConfigError` is for a container's own env references.
                     tracing::info!(pod = %ctx.name, error = %e, "pod sandbox not ready");
-                    let first_waiting = report.init.iter_mut().chain(report.main.iter_mut()).next();
-                    if let Some(record) = first_waiting {
-                        record.state = ContainerState::Waiting {
-                            reason: "CreateContainerConfigError".to_owned(),
-                            message: Some(e.to_string()),
-                        };
-                    }
                     write_status(ctx, report).await;
                     self.pause(RETRY_DELAY).await?;
                 }
@@ -487,6 +485,7 @@ impl PodWorker {
         spec: &Container,
         slot: Slot,
     ) -> Result<Result<ContainerHandle, ContainerExit>, Interrupt> {
+        self.pull_image(ctx, report, spec, slot).await?;
         let mut sandbox = sandbox.clone();
         loop {
             let started = tokio::select! {
@@ -518,6 +517,50 @@ impl PodWorker {
                         message: e.to_string(),
                         finished_at: Utc::now(),
                     }));
+                }
+            }
+        }
+    }
+
+    /// Waits until the container's image "pulls" (see `image`): an invalid reference keeps
+    /// the container waiting with `InvalidImageName`; a missing image alternates
+    /// `ErrImagePull` and `ImagePullBackOff` with the kubelet's growing back-off.
+    async fn pull_image(
+        &mut self,
+        ctx: &PodContext,
+        report: &mut PodReport,
+        spec: &Container,
+        slot: Slot,
+    ) -> Result<(), Interrupt> {
+        let Some(image) = spec.image.clone() else {
+            return Ok(());
+        };
+        let mut failures = 0;
+        loop {
+            let error = match super::image::pull(&image, &self.missing_images) {
+                Ok(()) => return Ok(()),
+                Err(error) => error,
+            };
+            tracing::info!(pod = %ctx.name, container = %spec.name, reason = error.reason(), "image not pulled");
+            slot.record(report).state = ContainerState::Waiting {
+                reason: error.reason().to_owned(),
+                message: Some(error.message().to_owned()),
+            };
+            write_status(ctx, report).await;
+            match error {
+                // The kubelet does not retry a reference it cannot parse.
+                super::image::PullError::InvalidName(_) => {
+                    self.pause(super::image::PULL_BACKOFF_MAX).await?;
+                }
+                super::image::PullError::NotFound(_) => {
+                    failures += 1;
+                    self.pause(RETRY_DELAY).await?;
+                    slot.record(report).state = ContainerState::Waiting {
+                        reason: "ImagePullBackOff".to_owned(),
+                        message: Some(super::image::back_off_message(&image)),
+                    };
+                    write_status(ctx, report).await;
+                    self.pause(super::image::back_off(failures)).await?;
                 }
             }
         }

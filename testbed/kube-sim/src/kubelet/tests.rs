@@ -27,6 +27,13 @@ impl Node {
     }
 
     async fn start_with(runtime_override: Option<Arc<dyn PodRuntime>>) -> Self {
+        Self::start_configured(runtime_override, |config| config).await
+    }
+
+    async fn start_configured(
+        runtime_override: Option<Arc<dyn PodRuntime>>,
+        configure: impl FnOnce(KubeletConfig) -> KubeletConfig,
+    ) -> Self {
         let server =
             RunningKubeSim::start(KubeSimConfig::default(), "127.0.0.1:0".parse().unwrap())
                 .await
@@ -34,7 +41,10 @@ impl Node {
         let client = server.client().await;
         let runtime = Arc::new(ProcessRuntime::in_temp_dir().unwrap());
         let used: Arc<dyn PodRuntime> = runtime_override.unwrap_or_else(|| runtime.clone());
-        let kubelet = KubeletHandle::spawn(client.clone(), KubeletConfig::new("node-1", used));
+        let kubelet = KubeletHandle::spawn(
+            client.clone(),
+            configure(KubeletConfig::new("node-1", used)),
+        );
         Self {
             pods: Api::namespaced(client.clone(), "default"),
             server,
@@ -870,5 +880,91 @@ async fn a_sidecar_that_fails_its_startup_probe_is_restarted_and_the_agent_never
         restarted["status"]["containerStatuses"][0]["state"]["waiting"].is_object(),
         "{restarted:#}"
     );
+    node.stop().await;
+}
+
+#[tokio::test]
+async fn a_missing_image_backs_off_and_an_invalid_one_waits_as_on_a_real_node() {
+    let node = Node::start_configured(None, |config| {
+        config.with_missing_image("registry.example/team/gone:1")
+    })
+    .await;
+    let mut missing = shell("main", "exit 0");
+    missing["image"] = json!("registry.example/team/gone:1");
+    node.create(pod("missing", json!([missing]))).await;
+    let mut invalid = shell("main", "exit 0");
+    invalid["image"] = json!("Team/Agent:1");
+    node.create(pod("invalid", json!([invalid]))).await;
+    let waiting = |p: &Value| p["status"]["containerStatuses"][0]["state"]["waiting"].clone();
+    let pulled = node
+        .wait_for("missing", Duration::from_secs(10), "ErrImagePull", |p| {
+            waiting(p)["reason"] == "ErrImagePull"
+        })
+        .await;
+    assert!(
+        waiting(&pulled)["message"]
+            .as_str()
+            .unwrap()
+            .contains("failed to pull and unpack image \"registry.example/team/gone:1\""),
+        "{pulled:#}"
+    );
+    assert_eq!(pulled["status"]["phase"], "Pending");
+    let backing_off = node
+        .wait_for(
+            "missing",
+            Duration::from_secs(10),
+            "ImagePullBackOff",
+            |p| waiting(p)["reason"] == "ImagePullBackOff",
+        )
+        .await;
+    assert_eq!(
+        waiting(&backing_off)["message"],
+        "Back-off pulling image \"registry.example/team/gone:1\""
+    );
+    assert_eq!(backing_off["status"]["phase"], "Pending");
+    let invalid = node
+        .wait_for(
+            "invalid",
+            Duration::from_secs(10),
+            "InvalidImageName",
+            |p| waiting(p)["reason"] == "InvalidImageName",
+        )
+        .await;
+    assert_eq!(invalid["status"]["phase"], "Pending");
+    // Neither container ever ran.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    for name in ["missing", "invalid"] {
+        let pod = serde_json::to_value(node.pods.get(name).await.unwrap()).unwrap();
+        assert_eq!(pod["status"]["phase"], "Pending", "{pod:#}");
+    }
+    node.stop().await;
+}
+
+#[tokio::test]
+async fn a_missing_secret_volume_keeps_the_pod_container_creating_not_config_error() {
+    let node = Node::start().await;
+    let mut container = shell("main", "exit 0");
+    container["volumeMounts"] = json!([{"name": "s", "mountPath": "/s"}]);
+    let mut manifest = pod("mounts", json!([container]));
+    manifest["spec"]["volumes"] = json!([{"name": "s", "secret": {"secretName": "later"}}]);
+    node.create(manifest).await;
+    // As the real kubelet: the volume cannot be set up, the container is still being created.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let waiting = serde_json::to_value(node.pods.get("mounts").await.unwrap()).unwrap();
+    assert_eq!(waiting["status"]["phase"], "Pending", "{waiting:#}");
+    assert_eq!(
+        waiting["status"]["containerStatuses"][0]["state"]["waiting"]["reason"],
+        "ContainerCreating",
+        "{waiting:#}"
+    );
+    let secrets: Api<Secret> = Api::namespaced(node.client.clone(), "default");
+    let secret: Secret = serde_json::from_value(json!({"apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "later"}, "stringData": {"k": "v"}}))
+    .unwrap();
+    secrets
+        .create(&PostParams::default(), &secret)
+        .await
+        .unwrap();
+    node.wait_for_phase("mounts", "Succeeded").await;
     node.stop().await;
 }

@@ -67,13 +67,17 @@ impl References {
             .iter()
             .flatten()
             .chain(spec.containers.iter());
+        // Env references are fetched when present but never hold the sandbox back: a missing
+        // one is the container's `CreateContainerConfigError` when it is started (see `env`),
+        // while a missing volume source keeps the whole pod `ContainerCreating`, as on a node.
+        let env_only = Some(true);
         for container in containers {
             for from in container.env_from.iter().flatten() {
                 if let Some(s) = &from.secret_ref {
-                    Self::add(&mut refs.secrets, &s.name, s.optional);
+                    Self::add(&mut refs.secrets, &s.name, env_only);
                 }
                 if let Some(c) = &from.config_map_ref {
-                    Self::add(&mut refs.config_maps, &c.name, c.optional);
+                    Self::add(&mut refs.config_maps, &c.name, env_only);
                 }
             }
             for var in container.env.iter().flatten() {
@@ -81,10 +85,10 @@ impl References {
                     continue;
                 };
                 if let Some(s) = &from.secret_key_ref {
-                    Self::add(&mut refs.secrets, &s.name, s.optional);
+                    Self::add(&mut refs.secrets, &s.name, env_only);
                 }
                 if let Some(c) = &from.config_map_key_ref {
-                    Self::add(&mut refs.config_maps, &c.name, c.optional);
+                    Self::add(&mut refs.config_maps, &c.name, env_only);
                 }
             }
         }

@@ -26,6 +26,14 @@ pub enum Fault {
         /// How long the bad PAT stays.
         seconds: u64,
     },
+    /// Edit one AgentPool's `spec.agent.env` mid-run (a spec rollout: its idle agents are
+    /// replaced, busy ones finish their job).
+    SpecEdit {
+        /// Index into the chaos AgentPools.
+        pool: usize,
+        /// The value the edit gives the `CHAOS_SPEC_EDIT` variable.
+        value: u32,
+    },
 }
 
 impl Fault {
@@ -42,6 +50,7 @@ impl Fault {
                 body.get("kind").and_then(Value::as_str).unwrap_or("fault")
             ),
             Self::BadPat { .. } => "bad-pat".into(),
+            Self::SpecEdit { .. } => "spec-edit".into(),
         }
     }
 
@@ -73,15 +82,19 @@ impl Fault {
                 "ms": rng.random_range(100..1500u32),
                 "durationSeconds": rng.random_range(2..6u32),
             })),
-            _ => Self::BadPat {
+            8 => Self::BadPat {
                 seconds: rng.random_range(2..8),
+            },
+            _ => Self::SpecEdit {
+                pool: rng.random_range(0..2),
+                value: rng.random_range(0..1_000_000),
             },
         }
     }
 }
 
 /// Number of fault kinds.
-pub const KINDS: u32 = 9;
+pub const KINDS: u32 = 10;
 
 /// Deals faults like cards from a shuffled deck holding every kind once (refilled when
 /// empty), so even a short run meets every kind, in a seed-determined order.
@@ -125,11 +138,12 @@ mod tests {
     }
 
     #[test]
-    fn every_kind_appears_within_the_first_nine_faults() {
+    fn every_kind_appears_within_the_first_ten_faults() {
         for seed in 0..20 {
             let names: std::collections::BTreeSet<String> =
-                deal(seed, 9).iter().map(Fault::name).collect();
-            assert_eq!(names.len(), 9, "seed {seed}: {names:?}");
+                deal(seed, 10).iter().map(Fault::name).collect();
+            assert_eq!(names.len(), 10, "seed {seed}: {names:?}");
+            assert!(names.contains("spec-edit"), "seed {seed}: {names:?}");
         }
     }
 }

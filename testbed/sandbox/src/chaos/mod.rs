@@ -1,7 +1,7 @@
 //! `azp-sandbox chaos --seed S`: a steady stream of jobs while a seeded schedule of faults
 //! hits every part of the system (pods killed at each phase, the operator killed and
 //! restarted, emulator 429/5xx bursts and latency, the PAT Secret rotated to a bad value and
-//! back). Afterwards the system gets time to settle, then every invariant is checked; a
+//! back, an AgentPool's env edited mid-run so its agents roll). Afterwards the system gets time to settle, then every invariant is checked; a
 //! violation is printed with its name and the seed, and the exit code is non-zero.
 
 pub mod fault;
@@ -186,8 +186,7 @@ async fn drive(
         started_at: chrono::Utc::now(),
         ..RunRecord::default()
     };
-    for mut pool in agent_pools() {
-        pool.extra_spec = serde_json::json!({"buildkit": {"enabled": true}});
+    for pool in chaos_pools(None) {
         sandbox.apply_agent_pool(&pool).await?;
     }
     sandbox
@@ -311,6 +310,24 @@ async fn drive(
     })
 }
 
+/// The AgentPools of a chaos run; `edit` = `(index, value)` gives that one's agents the
+/// environment variable `CHAOS_SPEC_EDIT=value` (a pod-shaping edit: its agents roll).
+fn chaos_pools(edit: Option<(usize, u32)>) -> Vec<crate::harness::AgentPoolSpec> {
+    let mut pools: Vec<_> = agent_pools().into_iter().collect();
+    for (index, pool) in pools.iter_mut().enumerate() {
+        // As chaos always ran them: the demo's extras (java's `registration: pod`) replaced.
+        let mut extra = serde_json::json!({"buildkit": {"enabled": true}});
+        if let Some((_, value)) = edit.filter(|(edited, _)| *edited == index) {
+            extra["agent"] = serde_json::json!({
+                "image": "azp-agent:sandbox",
+                "env": [{"name": "CHAOS_SPEC_EDIT", "value": value.to_string()}],
+            });
+        }
+        pool.extra_spec = extra;
+    }
+    pools
+}
+
 /// Picks a pod in the fault's phase; `None` when there is none right now.
 fn target_pod(snapshot: &Snapshot, fault: &Fault, rng: &mut StdRng) -> Option<String> {
     let agents: BTreeMap<&str, AgentState> = snapshot
@@ -388,6 +405,14 @@ async fn apply(
         }
         Fault::BadPat { .. } => {
             sandbox.set_pat("not-the-pat").await?;
+            Ok(true)
+        }
+        Fault::SpecEdit { pool, value } => {
+            let pools = chaos_pools(Some((*pool, *value)));
+            let Some(edited) = pools.get(*pool) else {
+                return Ok(false);
+            };
+            sandbox.apply_agent_pool(edited).await?;
             Ok(true)
         }
     }

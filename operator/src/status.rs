@@ -83,41 +83,9 @@ pub fn conditions(
             rate_limited,
             stuck_pods,
         } => {
-            let degraded = if *stuck_pods > 0 {
-                c(
-                    condition_type::DEGRADED,
-                    "True",
-                    &Reason::PodsNotStarting.as_str(),
-                    &format!(
-                        "{stuck_pods} agent pod(s) are still Pending; check `kubectl describe pod` for image pulls, scheduling or volumes"
-                    ),
-                )
-            } else if !unservable_jobs.is_empty() {
-                c(
-                    condition_type::DEGRADED,
-                    "True",
-                    &Reason::UnservableJobs.as_str(),
-                    &format!(
-                        "{} pending job(s) demand capabilities no AgentPool of this Azure DevOps pool offers: {}",
-                        unservable_jobs.len(),
-                        unservable_jobs.join("; ")
-                    ),
-                )
-            } else if *rate_limited {
-                c(
-                    condition_type::DEGRADED,
-                    "True",
-                    &Reason::RateLimited.as_str(),
-                    "Azure DevOps is rate limiting; polling slowed down",
-                )
-            } else {
-                c(
-                    condition_type::DEGRADED,
-                    "False",
-                    &Reason::AsExpected.as_str(),
-                    "",
-                )
-            };
+            let (status, reason, message) =
+                degraded_while_serving(unservable_jobs, *rate_limited, *stuck_pods);
+            let degraded = c(condition_type::DEGRADED, status, &reason.as_str(), &message);
             vec![
                 c(
                     condition_type::READY,
@@ -160,6 +128,42 @@ pub fn conditions(
                 c(condition_type::DEGRADED, "True", reason, message),
             ]
         }
+    }
+}
+
+/// `Degraded` of an AgentPool that is served: the worst of pods stuck Pending, jobs nothing
+/// can serve and rate limiting.
+fn degraded_while_serving(
+    unservable_jobs: &[String],
+    rate_limited: bool,
+    stuck_pods: usize,
+) -> (&'static str, Reason, String) {
+    if stuck_pods > 0 {
+        (
+            "True",
+            Reason::PodsNotStarting,
+            format!(
+                "{stuck_pods} agent pod(s) are still Pending; check `kubectl describe pod` for image pulls, scheduling or volumes"
+            ),
+        )
+    } else if !unservable_jobs.is_empty() {
+        (
+            "True",
+            Reason::UnservableJobs,
+            format!(
+                "{} pending job(s) demand capabilities no AgentPool of this Azure DevOps pool offers: {}",
+                unservable_jobs.len(),
+                unservable_jobs.join("; ")
+            ),
+        )
+    } else if rate_limited {
+        (
+            "True",
+            Reason::RateLimited,
+            "Azure DevOps is rate limiting; polling slowed down".to_owned(),
+        )
+    } else {
+        ("False", Reason::AsExpected, String::new())
     }
 }
 

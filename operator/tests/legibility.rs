@@ -166,3 +166,63 @@ fn documents_link_only_to_files_inside_the_repository() {
         "links to files missing or outside the repository: {broken:?}"
     );
 }
+
+/// Every non-test function of `operator/src` with its length in lines (rustfmt's layout: a
+/// function ends at the first `}` at its own indentation).
+fn function_lengths() -> Vec<(usize, String)> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).expect("readable") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                if path.file_name().is_some_and(|n| n != "tests") {
+                    walk(&path, out);
+                }
+            } else if path.extension().is_some_and(|e| e == "rs")
+                && path
+                    .file_name()
+                    .is_some_and(|n| n != "tests.rs" && n != "fixtures.rs")
+            {
+                out.push(path);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    walk(&repo().join("operator/src"), &mut files);
+    let mut lengths = Vec::new();
+    for path in files {
+        let text = read(&path);
+        let lines: Vec<&str> = text.lines().collect();
+        let end = lines
+            .iter()
+            .position(|line| line.starts_with("#[cfg(test)]"))
+            .unwrap_or(lines.len());
+        for (start, line) in lines[..end].iter().enumerate() {
+            let trimmed = line.trim_start();
+            let indent = &line[..line.len() - trimmed.len()];
+            let signature = trimmed
+                .trim_start_matches("pub(crate) ")
+                .trim_start_matches("pub(super) ")
+                .trim_start_matches("pub ")
+                .trim_start_matches("const ")
+                .trim_start_matches("async ");
+            if !signature.starts_with("fn ") || line.trim_end().ends_with(';') {
+                continue;
+            }
+            let close = format!("{indent}}}");
+            if let Some(length) = lines[start..end].iter().position(|l| *l == close) {
+                lengths.push((length + 1, format!("{}:{}", path.display(), start + 1)));
+            }
+        }
+    }
+    assert!(lengths.len() > 200, "functions found: {}", lengths.len());
+    lengths
+}
+
+#[test]
+fn no_function_of_the_operator_is_longer_than_80_lines() {
+    let long: Vec<(usize, String)> = function_lengths()
+        .into_iter()
+        .filter(|(length, _)| *length > 80)
+        .collect();
+    assert!(long.is_empty(), "split these into named steps: {long:?}");
+}

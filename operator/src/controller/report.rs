@@ -149,6 +149,20 @@ impl Controller {
                 )
                 .await;
         }
+        self.record_unstarted(member, applied).await;
+        if applied.finished_deleted > 0 {
+            self.metrics.decision(
+                &pool,
+                "delete_finished_pod",
+                u64::from(applied.finished_deleted),
+            );
+        }
+        debug!(pool = %pool, ?plan, "plan applied");
+    }
+
+    /// Counts and reports pods deleted because they did not or cannot start.
+    async fn record_unstarted(&self, member: &Member<'_>, applied: &apply::Applied) {
+        let pool = member.key.to_string();
         if !applied.timed_out.is_empty() {
             self.metrics.decision(
                 &pool,
@@ -186,14 +200,6 @@ impl Controller {
                 )
                 .await;
         }
-        if applied.finished_deleted > 0 {
-            self.metrics.decision(
-                &pool,
-                "delete_finished_pod",
-                u64::from(applied.finished_deleted),
-            );
-        }
-        debug!(pool = %pool, ?plan, "plan applied");
     }
 
     /// Counts new pods and their queue-to-pod latency: each new pod is credited to the oldest

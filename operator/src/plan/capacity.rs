@@ -102,63 +102,65 @@ pub(crate) fn plan_capacity(
     settings: &PlannerSettings,
     plan: &mut Plan,
 ) {
-    let Demand { pending, servable } = demand;
-    let policy = pool.scaling;
-    let mut live_pods: u32 = 0;
-    let mut starting: u32 = 0;
-    let mut idle: Vec<(&AgentView, bool)> = Vec::new();
-    let mut outdated: u32 = 0;
+    let census = census(pool, index, now, settings, plan);
+    let running = index
+        .agents_of(&pool.key)
+        .iter()
+        .filter(|agent| !agent.is_placeholder && index.is_busy(&agent.name))
+        .count();
+    plan.counts.queued = demand.pending;
+    plan.counts.running = count(running);
+    plan.counts.idle = count(census.idle.len());
+    plan.counts.starting = census.starting;
+    plan.counts.outdated = census.outdated;
+    scale_up(pool, demand.pending, &census, plan);
+    drain_surplus(pool, demand.servable, census.idle, now, plan);
+}
+
+/// The live pods of one AgentPool by what their agents do.
+struct Census<'a> {
+    /// Live pods (not deleted by this plan).
+    live_pods: u32,
+    /// Pods whose agent is not online yet.
+    starting: u32,
+    /// Idle agents, each with whether its pod runs an old spec.
+    idle: Vec<(&'a AgentView, bool)>,
+    /// Live pods of an old spec, busy ones included.
+    outdated: u32,
+}
+
+/// Sorts the AgentPool's live pods; pods that cannot or did not start are deleted on the way
+/// (they count for nothing), and drained ones too.
+fn census<'a>(
+    pool: &AgentPoolView,
+    index: &PoolIndex<'a>,
+    now: SystemTime,
+    settings: &PlannerSettings,
+    plan: &mut Plan,
+) -> Census<'a> {
+    let mut census = Census {
+        live_pods: 0,
+        starting: 0,
+        idle: Vec::new(),
+        outdated: 0,
+    };
     for pod in index.pods_of(&pool.key).iter().filter(|pod| pod.is_live()) {
         let state = classify(pod, index);
-        if let (PodState::Starting(registered), PodPhase::Pending, Some(reason)) =
-            (state, pod.phase, pod.start_blocked)
-        {
-            // Deleted now, so neither live nor starting; the start-failure backoff decides
-            // when its replacement is made.
-            plan.delete_pods
-                .push((pod.name.clone(), DeleteReason::StartBlocked { reason }));
-            if let Some(agent) = registered {
-                plan.remove_registrations
-                    .push((agent.id, RemoveReason::StartTimeout));
-            }
-            plan.explanations.push(format!(
-                "delete pod {}: it cannot start ({reason})",
-                pod.name
-            ));
-            continue;
-        }
         if let PodState::Starting(registered) = state
-            && let Some(waited) = startup_timed_out(
-                pod,
-                registered,
-                pool.minted,
-                now,
-                settings.pod_startup_timeout,
-            )
+            && retire_unstarted(pod, registered, pool, now, settings, plan)
         {
-            // Deleted now, so neither live nor starting: its replacement is planned below.
-            let waited_secs = waited.as_secs();
-            plan.delete_pods
-                .push((pod.name.clone(), DeleteReason::StartTimeout { waited_secs }));
-            if let Some(agent) = registered {
-                plan.remove_registrations
-                    .push((agent.id, RemoveReason::StartTimeout));
-            }
-            plan.explanations.push(format!(
-                "delete pod {}: not started after {waited_secs}s (timeout {}s)",
-                pod.name,
-                settings.pod_startup_timeout.as_secs()
-            ));
+            // Deleted now, so neither live nor starting: its replacement is planned by rule 3
+            // (or, for a pod that cannot start, after the start-failure backoff).
             continue;
         }
-        live_pods += 1;
+        census.live_pods += 1;
         let old_spec = pod.is_outdated(&pool.spec_hash);
         if old_spec {
-            outdated += 1;
+            census.outdated += 1;
         }
         match state {
-            PodState::Starting(_) => starting += 1,
-            PodState::Idle(agent) => idle.push((agent, old_spec)),
+            PodState::Starting(_) => census.starting += 1,
+            PodState::Idle(agent) => census.idle.push((agent, old_spec)),
             PodState::Drained => {
                 plan.delete_pods
                     .push((pod.name.clone(), DeleteReason::ScaleDown));
@@ -170,23 +172,63 @@ pub(crate) fn plan_capacity(
             PodState::Busy | PodState::Finishing => {}
         }
     }
-    let running = index
-        .agents_of(&pool.key)
-        .iter()
-        .filter(|agent| !agent.is_placeholder && index.is_busy(&agent.name))
-        .count();
-    let idle_count = count(idle.len());
-    let idle_outdated = count(idle.iter().filter(|(_, old_spec)| *old_spec).count());
-    plan.counts.queued = pending;
-    plan.counts.running = count(running);
-    plan.counts.idle = idle_count;
-    plan.counts.starting = starting;
-    plan.counts.outdated = outdated;
+    census
+}
 
-    // Rule 3; idle agents of an old spec count for pending jobs only (see the module doc).
+/// Deletes a starting pod that cannot start (a Pending pod whose container waits with a
+/// reason that never clears) or did not within the startup timeout, and its registration;
+/// true when it did.
+fn retire_unstarted(
+    pod: &PodView,
+    registered: Option<&AgentView>,
+    pool: &AgentPoolView,
+    now: SystemTime,
+    settings: &PlannerSettings,
+    plan: &mut Plan,
+) -> bool {
+    let (reason, explanation) =
+        if let (PodPhase::Pending, Some(reason)) = (pod.phase, pod.start_blocked) {
+            (
+                DeleteReason::StartBlocked { reason },
+                format!("delete pod {}: it cannot start ({reason})", pod.name),
+            )
+        } else if let Some(waited) = startup_timed_out(
+            pod,
+            registered,
+            pool.minted,
+            now,
+            settings.pod_startup_timeout,
+        ) {
+            let waited_secs = waited.as_secs();
+            (
+                DeleteReason::StartTimeout { waited_secs },
+                format!(
+                    "delete pod {}: not started after {waited_secs}s (timeout {}s)",
+                    pod.name,
+                    settings.pod_startup_timeout.as_secs()
+                ),
+            )
+        } else {
+            return false;
+        };
+    plan.delete_pods.push((pod.name.clone(), reason));
+    if let Some(agent) = registered {
+        plan.remove_registrations
+            .push((agent.id, RemoveReason::StartTimeout));
+    }
+    plan.explanations.push(explanation);
+    true
+}
+
+/// Rule 3; idle agents of an old spec count for pending jobs only (see the module doc).
+fn scale_up(pool: &AgentPoolView, pending: u32, census: &Census<'_>, plan: &mut Plan) {
+    let policy = pool.scaling;
+    let idle_count = count(census.idle.len());
+    let idle_outdated = count(census.idle.iter().filter(|(_, old_spec)| *old_spec).count());
     let usable_idle = idle_count - idle_outdated + idle_outdated.min(pending);
+    let starting = census.starting;
     let wanted = (pending + policy.min_idle).saturating_sub(starting + usable_idle);
-    let room = policy.max_agents.saturating_sub(live_pods);
+    let room = policy.max_agents.saturating_sub(census.live_pods);
     plan.create_pods = wanted.min(room);
     if plan.create_pods > 0 {
         let rollout = if idle_outdated > 0 {
@@ -201,14 +243,24 @@ pub(crate) fn plan_capacity(
     }
     if wanted > room {
         plan.explanations.push(format!(
-            "capped by maxAgents {}: {live_pods} live pods, {} more wanted for {pending} pending",
+            "capped by maxAgents {}: {} live pods, {} more wanted for {pending} pending",
             policy.max_agents,
+            census.live_pods,
             wanted - room
         ));
     }
+}
 
-    // Rule 4: the idle agents beyond what pending jobs and minIdle need: those of an old
-    // spec at once, then the oldest once they have been idle for idleTimeout.
+/// Rule 4: the idle agents beyond what pending jobs and minIdle need: those of an old spec at
+/// once, then the oldest once they have been idle for idleTimeout.
+fn drain_surplus(
+    pool: &AgentPoolView,
+    servable: u32,
+    mut idle: Vec<(&AgentView, bool)>,
+    now: SystemTime,
+    plan: &mut Plan,
+) {
+    let policy = pool.scaling;
     let keep = servable.saturating_add(policy.min_idle);
     let surplus = idle
         .len()

@@ -21,7 +21,7 @@
 use std::time::SystemTime;
 
 use super::index::PoolIndex;
-use super::{AgentPoolView, DeleteReason, Plan, PlannerSettings, RemoveReason};
+use super::{AgentId, AgentPoolView, DeleteReason, Plan, PlannerSettings, RemoveReason};
 
 /// Finished pods, stale registrations and the placeholder of a live AgentPool.
 pub(crate) fn plan_cleanup(
@@ -31,6 +31,13 @@ pub(crate) fn plan_cleanup(
     settings: &PlannerSettings,
     plan: &mut Plan,
 ) {
+    delete_finished_pods(pool, index, plan);
+    let placeholders = remove_stale_registrations(pool, index, now, settings, plan);
+    keep_one_placeholder(placeholders, plan);
+}
+
+/// Finished pods whose outcome is recorded go once their registration is removed.
+fn delete_finished_pods(pool: &AgentPoolView, index: &PoolIndex<'_>, plan: &mut Plan) {
     for pod in index.pods_of(&pool.key) {
         if !(pod.phase.is_finished() && !pod.deleting && pod.outcome_recorded) {
             continue;
@@ -48,7 +55,16 @@ pub(crate) fn plan_cleanup(
                 .push((pod.name.clone(), DeleteReason::Finished)),
         }
     }
+}
 
+/// Registrations whose agent process is gone; returns the ids of the placeholders.
+fn remove_stale_registrations(
+    pool: &AgentPoolView,
+    index: &PoolIndex<'_>,
+    now: SystemTime,
+    settings: &PlannerSettings,
+    plan: &mut Plan,
+) -> Vec<AgentId> {
     let mut placeholders = Vec::new();
     for agent in index.agents_of(&pool.key) {
         if agent.is_placeholder {
@@ -88,7 +104,11 @@ pub(crate) fn plan_cleanup(
             }
         ));
     }
+    placeholders
+}
 
+/// Exactly one placeholder: registered when none exists, the oldest kept when two raced.
+fn keep_one_placeholder(mut placeholders: Vec<AgentId>, plan: &mut Plan) {
     placeholders.sort_unstable();
     placeholders.dedup();
     match placeholders.split_first() {

@@ -141,28 +141,14 @@ fn render_registering_pod(
     let owner = owner_reference(pool).ok_or_else(|| RenderError::Incomplete(pool_name.clone()))?;
     let agent_name = naming::pod_agent_name(&namespace, pod_name);
 
-    let pat_volume = pat.map(|pat| Volume {
-        name: PAT_VOLUME.into(),
-        secret: Some(SecretVolumeSource {
-            secret_name: Some(pat.name.clone()),
-            items: Some(vec![KeyToPath {
-                key: pat.key.clone(),
-                path: file_name(paths::PAT_FILE).into(),
-                mode: None,
-            }]),
-            default_mode: Some(PAT_FILE_MODE),
-            optional: Some(false),
-        }),
-        ..Volume::default()
-    });
     let mut volumes = vec![
         empty_dir(REGISTRATION_VOLUME),
         empty_dir(WORK_VOLUME),
         empty_dir(TMP_VOLUME),
         empty_dir(DOCKER_CONFIG_VOLUME),
     ];
-    if let Some(pat_volume) = pat_volume {
-        volumes.insert(0, pat_volume);
+    if let Some(pat) = pat {
+        volumes.insert(0, pat_volume(pat));
     }
     // Both containers see the registration hand-over, the work directory (config.sh records
     // its path in `.agent`) and a writable /tmp; only `register` sees the PAT.
@@ -186,55 +172,17 @@ fn render_registering_pod(
 
     // `register` runs first: the sidecar starts only after it, so a failed registration
     // costs no BuildKit start-up (both orders work with the kubelet's sequential init).
-    let mut init_containers = vec![Container {
-        name: REGISTER_CONTAINER.into(),
-        image: Some(pool.spec.agent.image.clone()),
-        args: Some(vec!["register".into()]),
-        env: Some(register_env),
-        resources: pool.spec.agent.resources.clone(),
-        volume_mounts: Some(register_mounts),
-        termination_message_path: Some(paths::TERMINATION_LOG.into()),
-        termination_message_policy: Some("File".into()),
-        security_context: Some(hardening::agent_security_context()),
-        ..Container::default()
-    }];
-    if pool.spec.buildkit.enabled {
-        if pool.spec.buildkit.mode == BuildkitMode::Remote {
-            // No sidecar: the client certificate, for the agent container only.
-            if let Some(remote) = &pool.spec.buildkit.remote {
-                volumes.push(buildkit::client_tls_volume(remote));
-                mounts.push(buildkit::client_tls_mount());
-            }
-        } else {
-            volumes.push(empty_dir(BUILDKIT_SOCKET_VOLUME));
-            volumes.push(empty_dir(BUILDKIT_STATE_VOLUME));
-            mounts.push(mount(
-                BUILDKIT_SOCKET_VOLUME,
-                paths::BUILDKIT_SOCKET_DIR,
-                false,
-            ));
-            init_containers.push(if pool.spec.buildkit.mode == BuildkitMode::Privileged {
-                buildkit::privileged_sidecar(pool)
-            } else {
-                buildkit_sidecar(pool)
-            });
-        }
+    let mut init_containers = vec![agent_image_container(
+        pool,
+        REGISTER_CONTAINER,
+        "register",
+        register_env,
+        register_mounts,
+    )];
+    if let Some(sidecar) = add_buildkit(pool, &mut volumes, &mut mounts) {
+        init_containers.push(sidecar);
     }
-
-    let agent = Container {
-        name: AGENT_CONTAINER.into(),
-        image: Some(pool.spec.agent.image.clone()),
-        args: Some(vec!["run".into()]),
-        env: Some(env),
-        resources: pool.spec.agent.resources.clone(),
-        volume_mounts: Some(mounts),
-        // azp-agent writes here by default; AZP_TERMINATION_LOG is left unset so a runtime
-        // that relocates the file (kube-sim's process kubelet) can point the agent at it.
-        termination_message_path: Some(paths::TERMINATION_LOG.into()),
-        termination_message_policy: Some("File".into()),
-        security_context: Some(hardening::agent_security_context()),
-        ..Container::default()
-    };
+    let agent = agent_image_container(pool, AGENT_CONTAINER, "run", env, mounts);
 
     let pod = Pod {
         metadata: ObjectMeta {
@@ -258,6 +206,79 @@ fn render_registering_pod(
         status: None,
     };
     Ok(pod)
+}
+
+/// The PAT Secret's key as a file only `register` mounts.
+fn pat_volume(pat: &crate::crd::SecretKeyReference) -> Volume {
+    Volume {
+        name: PAT_VOLUME.into(),
+        secret: Some(SecretVolumeSource {
+            secret_name: Some(pat.name.clone()),
+            items: Some(vec![KeyToPath {
+                key: pat.key.clone(),
+                path: file_name(paths::PAT_FILE).into(),
+                mode: None,
+            }]),
+            default_mode: Some(PAT_FILE_MODE),
+            optional: Some(false),
+        }),
+        ..Volume::default()
+    }
+}
+
+/// A container of the agent image running `azp-agent <command>` (`register` or `run`).
+fn agent_image_container(
+    pool: &AgentPool,
+    name: &str,
+    command: &str,
+    env: Vec<EnvVar>,
+    mounts: Vec<VolumeMount>,
+) -> Container {
+    Container {
+        name: name.into(),
+        image: Some(pool.spec.agent.image.clone()),
+        args: Some(vec![command.into()]),
+        env: Some(env),
+        resources: pool.spec.agent.resources.clone(),
+        volume_mounts: Some(mounts),
+        // azp-agent writes here by default; AZP_TERMINATION_LOG is left unset so a runtime
+        // that relocates the file (kube-sim's process kubelet) can point the agent at it.
+        termination_message_path: Some(paths::TERMINATION_LOG.into()),
+        termination_message_policy: Some("File".into()),
+        security_context: Some(hardening::agent_security_context()),
+        ..Container::default()
+    }
+}
+
+/// BuildKit's volumes and the agent's mounts for `spec.buildkit`, and the sidecar to run
+/// (none in `remote` mode: the client certificate is mounted for the agent container only).
+fn add_buildkit(
+    pool: &AgentPool,
+    volumes: &mut Vec<Volume>,
+    mounts: &mut Vec<VolumeMount>,
+) -> Option<Container> {
+    if !pool.spec.buildkit.enabled {
+        return None;
+    }
+    if pool.spec.buildkit.mode == BuildkitMode::Remote {
+        if let Some(remote) = &pool.spec.buildkit.remote {
+            volumes.push(buildkit::client_tls_volume(remote));
+            mounts.push(buildkit::client_tls_mount());
+        }
+        return None;
+    }
+    volumes.push(empty_dir(BUILDKIT_SOCKET_VOLUME));
+    volumes.push(empty_dir(BUILDKIT_STATE_VOLUME));
+    mounts.push(mount(
+        BUILDKIT_SOCKET_VOLUME,
+        paths::BUILDKIT_SOCKET_DIR,
+        false,
+    ));
+    Some(if pool.spec.buildkit.mode == BuildkitMode::Privileged {
+        buildkit::privileged_sidecar(pool)
+    } else {
+        buildkit_sidecar(pool)
+    })
 }
 
 /// Labels the operator relies on (selection, ownership); re-applied after the template merge.
@@ -315,6 +336,14 @@ pub(crate) fn agent_env(pool: &AgentPool, namespace: &str, agent_name: &str) -> 
         field_ref(env::POD_NAMESPACE, "metadata.namespace"),
         value("DOCKER_CONFIG", paths::DOCKER_CONFIG_DIR),
     ];
+    vars.extend(integration_env(spec));
+    vars.extend(user_env(spec));
+    vars
+}
+
+/// What the agent needs for BuildKit, the CA bundle and ECR.
+fn integration_env(spec: &crate::crd::AgentPoolSpec) -> Vec<EnvVar> {
+    let mut vars = Vec::new();
     if spec.buildkit.enabled {
         match (&spec.buildkit.mode, &spec.buildkit.remote) {
             (BuildkitMode::Remote, Some(remote)) => {
@@ -346,6 +375,12 @@ pub(crate) fn agent_env(pool: &AgentPool, namespace: &str, agent_name: &str) -> 
             },
         ));
     }
+    vars
+}
+
+/// `spec.agent.env`, after the operator's own variables, with the lists `azp-agent` reads.
+fn user_env(spec: &crate::crd::AgentPoolSpec) -> Vec<EnvVar> {
+    let mut vars = Vec::new();
     // User variables last; names the contract reserves are dropped so a user cannot
     // override the agent name or ownership proof. `azp-agent` passes exactly the names
     // listed in AZP_PASS_ENV on to the agent, so they reach the job and are published.

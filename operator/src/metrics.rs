@@ -110,6 +110,8 @@ pub struct Metrics {
     pub agents: Family<AgentStateLabels, Gauge>,
     /// Agent pods per AgentPool and phase.
     pub pods: Family<PodPhaseLabels, Gauge>,
+    /// Live agent pods made from an old spec of their AgentPool (a rollout in progress).
+    pub outdated_pods: Family<AgentPoolLabels, Gauge>,
     /// Scale decisions applied.
     pub scale_decisions: Family<DecisionLabels, Counter>,
     /// Azure DevOps HTTP attempts.
@@ -138,6 +140,7 @@ impl Metrics {
             pending_jobs: Family::default(),
             agents: Family::default(),
             pods: Family::default(),
+            outdated_pods: Family::default(),
             scale_decisions: Family::default(),
             ado_requests: Family::default(),
             rate_limit_remaining: Family::default(),
@@ -165,6 +168,11 @@ impl Metrics {
             self.agents.clone(),
         );
         registry.register("pods", "Agent pods by phase", self.pods.clone());
+        registry.register(
+            "outdated_pods",
+            "Live agent pods made from an old spec of their AgentPool (replaced as they go idle)",
+            self.outdated_pods.clone(),
+        );
         registry.register(
             "scale_decisions",
             "Scaling actions applied",

@@ -51,6 +51,7 @@ fn exported() -> BTreeMap<String, String> {
     let pool = || "ci/linux".to_owned();
     let agentpool = AgentPoolLabels { agentpool: pool() };
     metrics.pending_jobs.get_or_create(&agentpool).set(1);
+    metrics.outdated_pods.get_or_create(&agentpool).set(1);
     metrics
         .agents
         .get_or_create(&AgentStateLabels {

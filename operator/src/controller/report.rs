@@ -248,6 +248,12 @@ impl Controller {
                 agentpool: pool.clone(),
             })
             .set(i64::from(plan.counts.queued));
+        self.metrics
+            .outdated_pods
+            .get_or_create(&AgentPoolLabels {
+                agentpool: pool.clone(),
+            })
+            .set(i64::from(plan.counts.outdated));
         for (state, value) in [
             ("running", plan.counts.running),
             ("idle", plan.counts.idle),

@@ -126,11 +126,11 @@ pub fn allowed_pods(
     live_pods: usize,
     since_last_probe: Option<Duration>,
 ) -> u32 {
-    if !unavailable || wanted == 0 {
+    if !unavailable {
         return wanted;
     }
     let due = since_last_probe.is_none_or(|elapsed| elapsed >= PROBE_INTERVAL);
-    if live_pods == 0 && due { 1 } else { 0 }
+    crate::probe::probe_pods(wanted, live_pods, due)
 }
 
 /// Whether new pods of `pool` are held back: its condition is `True` for the current spec, or

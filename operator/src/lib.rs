@@ -21,6 +21,7 @@ pub mod mint;
 pub mod observe;
 pub mod plan;
 pub(crate) mod poller;
+pub(crate) mod probe;
 pub(crate) mod published;
 pub mod reason;
 pub mod render;

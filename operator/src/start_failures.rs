@@ -143,11 +143,11 @@ pub fn allowed_pods(
         return wanted;
     };
     let waited = now.duration_since(state.last_failure_time.0).unsigned_abs();
-    if live_pods > 0 || waited < backoff.delay(state.consecutive) {
-        0
-    } else {
-        wanted.min(1)
-    }
+    crate::probe::probe_pods(
+        wanted,
+        live_pods,
+        waited >= backoff.delay(state.consecutive),
+    )
 }
 
 /// Applies the state to the conditions: `Degraded` (and, after [`GIVE_UP_AFTER`], `Ready`)

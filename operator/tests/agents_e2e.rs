@@ -33,10 +33,7 @@ async fn real_agents_run_the_queued_jobs_and_their_pods_are_counted_and_removed(
     let kubelet = kubelet(&h, home.path());
     h.start_operator(&["--registration-grace-seconds", "5"])
         .await;
-    eventually("placeholder", Duration::from_secs(60), || async {
-        h.placeholder_registered("linux").then_some(())
-    })
-    .await;
+    h.wait_for_placeholder("linux").await;
     let jobs: Vec<i64> = (0..2)
         .map(|_| {
             h.emu
@@ -117,10 +114,7 @@ async fn a_pod_deleted_mid_job_leaves_no_registration_behind() {
     let kubelet = kubelet(&h, home.path());
     h.start_operator(&["--registration-grace-seconds", "5"])
         .await;
-    eventually("placeholder", Duration::from_secs(60), || async {
-        h.placeholder_registered("linux").then_some(())
-    })
-    .await;
+    h.wait_for_placeholder("linux").await;
     let job = h
         .emu
         .queue_job(azp_ado_emulator::QueueJob {

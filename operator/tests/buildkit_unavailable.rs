@@ -49,10 +49,7 @@ async fn a_buildkit_that_never_answers_is_one_condition_one_event_and_no_pod_sto
         KubeletConfig::new("node-1", Arc::new(SimulatedRuntime::new())),
     );
     h.start_operator(&[]).await;
-    eventually("placeholder", WAIT, || async {
-        h.placeholder_registered("linux").then_some(())
-    })
-    .await;
+    h.wait_for_placeholder("linux").await;
     for _ in 0..3 {
         h.queue("Linux", &[]);
     }

@@ -123,10 +123,7 @@ async fn two_replicas_elect_one_leader_and_the_other_takes_over() {
     second.extend(["--identity", "replica-b"]);
     h.start_operator(&first).await;
     h.start_operator(&second).await;
-    eventually("placeholder", WAIT, || async {
-        h.placeholder_registered("linux").then_some(())
-    })
-    .await;
+    h.wait_for_placeholder("linux").await;
     for _ in 0..4 {
         h.queue("Linux", &[]);
     }

@@ -29,10 +29,7 @@ async fn a_pod_names_the_job_it_runs_and_the_job_is_counted_by_result() {
     let pods_dir = tempfile::tempdir().unwrap();
     let _kubelet = kubelet_in(&h, home.path(), pods_dir.path());
     h.start_operator(&[]).await;
-    eventually("placeholder", Duration::from_secs(60), || async {
-        h.placeholder_registered("linux").then_some(())
-    })
-    .await;
+    h.wait_for_placeholder("linux").await;
     let job = h
         .emu
         .queue_job(azp_ado_emulator::QueueJob {

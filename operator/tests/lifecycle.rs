@@ -103,10 +103,7 @@ async fn finished_pods_are_counted_then_removed() {
         KubeletConfig::new("node-1", Arc::new(SimulatedRuntime::new())),
     );
     h.start_operator(&[]).await;
-    eventually("placeholder", WAIT, || async {
-        h.placeholder_registered("linux").then_some(())
-    })
-    .await;
+    h.wait_for_placeholder("linux").await;
     h.queue("Linux", &[]);
     let failed = eventually("a failure recorded", WAIT, || async {
         let status = h.pools().get("linux").await.ok()?.status?;
@@ -140,10 +137,7 @@ async fn rate_limit_storm_bounds_requests_even_when_hooks_hammer_and_recovers() 
     std::fs::write(secret.path(), "hook").unwrap();
     h.start_operator(&["--hook-secret-file", secret.path().to_str().unwrap()])
         .await;
-    eventually("placeholder", WAIT, || async {
-        h.placeholder_registered("linux").then_some(())
-    })
-    .await;
+    h.wait_for_placeholder("linux").await;
     let http = reqwest::Client::new();
     let base = h.emu.base_url();
     http.post(format!("{base}/_emulator/stats/reset"))
@@ -220,10 +214,7 @@ async fn a_deleted_pod_loses_its_registration_and_its_job_gets_a_new_pod() {
         .await;
     h.start_operator(&["--registration-grace-seconds", "0"])
         .await;
-    eventually("placeholder", WAIT, || async {
-        h.placeholder_registered("linux").then_some(())
-    })
-    .await;
+    h.wait_for_placeholder("linux").await;
     h.queue("Linux", &[]);
     let pod = eventually("a pod", WAIT, || async {
         h.pods().await.into_iter().next()

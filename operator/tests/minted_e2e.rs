@@ -69,10 +69,7 @@ async fn a_minted_pod_runs_its_job_without_the_pat_and_leaves_nothing_behind() {
     let pods_dir = tempfile::tempdir().unwrap();
     let kubelet = kubelet_in(&h, home.path(), pods_dir.path());
     h.start_operator(&[]).await;
-    eventually("placeholder", Duration::from_secs(60), || async {
-        h.placeholder_registered("linux").then_some(())
-    })
-    .await;
+    h.wait_for_placeholder("linux").await;
     let job = h
         .emu
         .queue_job(azp_ado_emulator::QueueJob {
@@ -229,10 +226,7 @@ async fn a_registration_whose_pod_or_secret_cannot_be_created_is_deleted_at_once
         retry_after_seconds: None,
     });
     h.start_operator(&[]).await;
-    eventually("placeholder", Duration::from_secs(60), || async {
-        h.placeholder_registered("linux").then_some(())
-    })
-    .await;
+    h.wait_for_placeholder("linux").await;
     h.queue("Linux", &[]);
     // Removed by the failed creation itself, not left to the cleanup sweep.
     eventually(
@@ -303,10 +297,7 @@ async fn a_registration_minted_for_a_pod_never_created_is_removed_within_one_pol
     let home = tempfile::tempdir().unwrap();
     let kubelet = kubelet(&h, home.path());
     h.start_operator(&[]).await;
-    eventually("placeholder", Duration::from_secs(60), || async {
-        h.placeholder_registered("linux").then_some(())
-    })
-    .await;
+    h.wait_for_placeholder("linux").await;
     // What an operator that stopped between `POST agents` and creating the pod leaves: a
     // keyed registration of this AgentPool, named for a pod that does not exist.
     let ado = azp_ado::AdoClient::new({

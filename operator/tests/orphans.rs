@@ -115,10 +115,7 @@ async fn a_young_orphan_waits_for_the_registration_grace() {
     // An AgentPool may be created a moment after its first agent shows up in our list.
     h.start_operator(&["--registration-grace-seconds", "600"])
         .await;
-    eventually("placeholder", WAIT, || async {
-        h.placeholder_registered("linux").then_some(())
-    })
-    .await;
+    h.wait_for_placeholder("linux").await;
     tokio::time::sleep(Duration::from_secs(6)).await;
     assert!(
         h.emu.agents().iter().any(|a| a.name == "default.new-aaaaa"),

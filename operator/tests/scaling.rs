@@ -21,10 +21,7 @@ async fn queued_jobs_get_exactly_that_many_pods() {
     // No kubelet runs here: pods stay Pending, which must show as Degraded after 3 s.
     h.start_operator(&["--log-format", "json", "--pod-startup-warning-seconds", "3"])
         .await;
-    eventually("placeholder", WAIT, || async {
-        h.placeholder_registered("linux").then_some(())
-    })
-    .await;
+    h.wait_for_placeholder("linux").await;
     for _ in 0..3 {
         h.queue("Linux", &[]);
     }
@@ -109,10 +106,7 @@ async fn deleting_an_agent_pool_removes_its_pods_and_registrations_then_it_goes(
     h.pat_secret("azp-pat", PAT).await;
     h.agent_pool("linux", "Linux", json!({})).await;
     h.start_operator(&[]).await;
-    eventually("placeholder", WAIT, || async {
-        h.placeholder_registered("linux").then_some(())
-    })
-    .await;
+    h.wait_for_placeholder("linux").await;
     h.queue("Linux", &[]);
     h.queue("Linux", &[]);
     eventually("2 pods", WAIT, || async {
@@ -152,10 +146,7 @@ async fn scale_to_zero_keeps_the_placeholder_and_a_new_job_gets_a_pod() {
     h.pat_secret("azp-pat", PAT).await;
     h.agent_pool("linux", "Linux", json!({})).await;
     h.start_operator(&[]).await;
-    eventually("placeholder", WAIT, || async {
-        h.placeholder_registered("linux").then_some(())
-    })
-    .await;
+    h.wait_for_placeholder("linux").await;
     // Nothing queued: zero pods, one offline placeholder.
     tokio::time::sleep(Duration::from_secs(6)).await;
     assert!(h.pods().await.is_empty());

@@ -35,10 +35,7 @@ async fn pods_of_a_broken_image_back_off_then_the_pool_says_why_and_recovers_whe
         "30",
     ])
     .await;
-    eventually("placeholder", Duration::from_secs(60), || async {
-        h.placeholder_registered("linux").then_some(())
-    })
-    .await;
+    h.wait_for_placeholder("linux").await;
     let job = h.queue("Linux", &[]);
 
     // Watch pod creations until the AgentPool gives up.

@@ -19,10 +19,7 @@ const WAIT: Duration = Duration::from_secs(30);
 /// Queues one job, waits for its pod, then for that pod to be replaced by another one;
 /// returns the first pod's name once the `PodStartTimeout` Event names it.
 async fn first_pod_is_replaced(h: &Harness, wait_for_phase: Option<&str>) -> String {
-    eventually("placeholder", WAIT, || async {
-        h.placeholder_registered("linux").then_some(())
-    })
-    .await;
+    h.wait_for_placeholder("linux").await;
     let job = h.queue("Linux", &[]);
     let first = eventually("a pod", WAIT, || async {
         let pod = h.pods().await.into_iter().next()?;
@@ -97,10 +94,7 @@ async fn without_a_timeout_reached_a_pending_pod_is_kept() {
     h.agent_pool("linux", "Linux", json!({})).await;
     h.start_operator(&["--pod-startup-timeout-seconds", "600"])
         .await;
-    eventually("placeholder", WAIT, || async {
-        h.placeholder_registered("linux").then_some(())
-    })
-    .await;
+    h.wait_for_placeholder("linux").await;
     h.queue("Linux", &[]);
     let first = eventually("a pod", WAIT, || async {
         h.pods().await.into_iter().next()?.metadata.name

@@ -42,10 +42,7 @@ async fn a_pod_whose_image_cannot_be_pulled_is_a_failed_start_at_once_and_is_del
         "600",
     ])
     .await;
-    eventually("placeholder", Duration::from_secs(60), || async {
-        h.placeholder_registered("linux").then_some(())
-    })
-    .await;
+    h.wait_for_placeholder("linux").await;
     let job = h.queue("Linux", &[]);
 
     // Two pods come and go, each counted once, long before any startup timeout.

@@ -122,10 +122,7 @@ async fn a_workload_identity_pool_runs_a_job_and_no_pat_exists_anywhere() {
     let agents = tempfile::tempdir().unwrap();
     let kubelet = kubelet(&h, agents.path());
     start_operator(&mut h).await;
-    eventually("placeholder", WAIT, || async {
-        h.placeholder_registered("linux").then_some(())
-    })
-    .await;
+    h.wait_for_placeholder("linux").await;
     let job = h.queue("Linux", &[]);
     eventually("job succeeded", Duration::from_secs(90), || async {
         h.emu.job(job).and_then(|j| {

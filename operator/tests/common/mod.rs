@@ -221,6 +221,15 @@ impl Harness {
         let name = format!("{NAMESPACE}.{agent_pool}.placeholder");
         self.emu.agents().iter().any(|a| a.name == name)
     }
+
+    /// Waits (up to 60 s) until the operator has registered the AgentPool's placeholder: the
+    /// sign that it admitted the AgentPool and polled its Azure DevOps pool.
+    pub async fn wait_for_placeholder(&self, agent_pool: &str) {
+        eventually("placeholder", Duration::from_secs(60), || async {
+            self.placeholder_registered(agent_pool).then_some(())
+        })
+        .await;
+    }
 }
 
 /// Polls `check` every 100 ms until it returns `Some`, or panics after `timeout`.

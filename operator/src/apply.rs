@@ -55,6 +55,9 @@ pub struct Applied {
     pub finished_deleted: u32,
     /// Pods deleted because they never started: name and seconds waited.
     pub timed_out: Vec<(String, u64)>,
+    /// Pods deleted because their agent exited but the pod kept running: name and seconds
+    /// since the agent's exit.
+    pub finish_timed_out: Vec<(String, u64)>,
     /// Pods deleted because they cannot start as they are: name and the kubelet's reason.
     pub blocked: Vec<(String, &'static str)>,
     /// Registrations removed: id, name and pod when known.
@@ -175,6 +178,20 @@ pub async fn apply_plan(target: &Target<'_>, plan: &Plan) -> Result<Applied, App
             .await?;
         }
     }
+    delete_pods(target, plan, &mut applied).await?;
+    if plan.deletion_complete {
+        remove_finalizer(&target.pools, target.pool).await?;
+        applied.finalizer_removed = true;
+    }
+    Ok(applied)
+}
+
+/// Deletes the plan's pods and notes each by the reason it was deleted for.
+async fn delete_pods(
+    target: &Target<'_>,
+    plan: &Plan,
+    applied: &mut Applied,
+) -> Result<(), ApplyError> {
     for (pod, reason) in &plan.delete_pods {
         if matches!(reason, DeleteReason::StartTimeout { .. })
             && picked_up_a_job(target, pod).await?
@@ -189,6 +206,9 @@ pub async fn apply_plan(target: &Target<'_>, plan: &Plan) -> Result<Applied, App
             DeleteReason::StartTimeout { waited_secs } => {
                 applied.timed_out.push((pod.clone(), *waited_secs));
             }
+            DeleteReason::FinishTimeout { waited_secs } => {
+                applied.finish_timed_out.push((pod.clone(), *waited_secs));
+            }
             DeleteReason::StartBlocked { reason } => {
                 applied.blocked.push((pod.clone(), reason));
             }
@@ -197,11 +217,7 @@ pub async fn apply_plan(target: &Target<'_>, plan: &Plan) -> Result<Applied, App
             }
         }
     }
-    if plan.deletion_complete {
-        remove_finalizer(&target.pools, target.pool).await?;
-        applied.finalizer_removed = true;
-    }
-    Ok(applied)
+    Ok(())
 }
 
 /// Creates `count` agent pods, [`CREATES_IN_FLIGHT`] at a time: a burst of hundreds of jobs is

@@ -39,6 +39,8 @@ pub mod reason {
     /// A Pending pod cannot start as it is (image pull error, `CreateContainerConfigError`)
     /// and was deleted.
     pub const POD_CANNOT_START: &str = "PodCannotStart";
+    /// A pod's agent exited but the pod kept running past the finish timeout; deleted.
+    pub const POD_FINISH_TIMEOUT: &str = "PodFinishTimeout";
 }
 
 /// Event actions (what the operator did), one per kind of event.
@@ -61,6 +63,8 @@ pub mod action {
     pub const ANNOTATE_JOB: &str = "AnnotateJob";
     /// A pod that never started was deleted.
     pub const DELETE_UNSTARTED_POD: &str = "DeleteUnstartedPod";
+    /// A pod whose agent exited but that kept running was deleted.
+    pub const DELETE_STUCK_POD: &str = "DeleteStuckPod";
 }
 
 /// The Events API limit of `note` (1 KiB, in bytes).

@@ -101,6 +101,11 @@ struct RunArgs {
     /// seconds is deleted (with its registration, if any) and replaced.
     #[arg(long, default_value_t = 600)]
     pod_startup_timeout_seconds: u64,
+    /// A pod whose `agent` container exited but that still runs after this many seconds
+    /// (another container that does not exit) is deleted; its outcome is recorded and its
+    /// registration removed first.
+    #[arg(long, default_value_t = 300)]
+    pod_finish_timeout_seconds: u64,
     /// After an agent pod ends before taking a job, the next one waits this many seconds,
     /// doubling with each failure in a row (see `PodsFailing`).
     #[arg(long, default_value_t = 10)]
@@ -285,6 +290,7 @@ fn settings(args: &RunArgs, identity: String) -> anyhow::Result<Settings> {
         planner: PlannerSettings {
             registration_grace: Duration::from_secs(args.registration_grace_seconds),
             pod_startup_timeout: Duration::from_secs(args.pod_startup_timeout_seconds),
+            pod_finish_timeout: Duration::from_secs(args.pod_finish_timeout_seconds),
         },
         pod_startup_warning: Duration::from_secs(args.pod_startup_warning_seconds),
         start_backoff: azp_operator::start_failures::Backoff {

@@ -57,7 +57,9 @@ pub fn pod_wake(pod: &Pod, deleted: bool) -> Wake {
         return Wake::Quiet;
     }
     let phase = observe::pod_phase(pod);
-    if phase.is_finished() {
+    // A pod whose `agent` container exited is finished for the planner even while another
+    // container keeps it Running: its slot is free as well.
+    if phase.is_finished() || observe::agent_exited_at(pod).is_some() {
         return match observe::pod_outcome(pod) {
             // Its `Delete` follows the `Apply` that showed it finished: already counted.
             _ if deleted => Wake::Quiet,
@@ -208,6 +210,13 @@ mod tests {
                 "{outcome}"
             );
         }
+        // The agent exited but a container the template added keeps the pod Running.
+        let mut finishing = finished("succeeded");
+        finishing["phase"] = json!("Running");
+        assert_eq!(
+            pod_wake(&pod(json!({}), finishing, false), false),
+            Wake::SlotFreed
+        );
         // Crashed without a termination message: it may have held a job.
         let evicted = json!({ "phase": "Failed", "reason": "Evicted" });
         assert_eq!(

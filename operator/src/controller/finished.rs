@@ -79,7 +79,10 @@ impl Controller {
                 .push(format!("pod {}: {failure}", view.name));
             return;
         }
-        if !view.phase.is_finished() || view.outcome_recorded {
+        // A pod whose agent exited counts as finished even while another container keeps
+        // it Running: its outcome is recorded now, once, and the planner deletes it after
+        // the finish timeout if it does not end by itself.
+        if !view.is_finished() || view.outcome_recorded {
             return;
         }
         let api: Api<Pod> = Api::namespaced(self.client.clone(), member.namespace());

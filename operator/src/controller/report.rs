@@ -149,7 +149,7 @@ impl Controller {
                 )
                 .await;
         }
-        self.record_unstarted(member, applied).await;
+        self.record_pod_deletions(member, applied).await;
         if applied.finished_deleted > 0 {
             self.metrics.decision(
                 &pool,
@@ -160,8 +160,9 @@ impl Controller {
         debug!(pool = %pool, ?plan, "plan applied");
     }
 
-    /// Counts and reports pods deleted because they did not or cannot start.
-    async fn record_unstarted(&self, member: &Member<'_>, applied: &apply::Applied) {
+    /// Metrics and Warning Events for pods deleted because they did not start, cannot start,
+    /// or kept running after their agent exited.
+    async fn record_pod_deletions(&self, member: &Member<'_>, applied: &apply::Applied) {
         let pool = member.key.to_string();
         if !applied.timed_out.is_empty() {
             self.metrics.decision(
@@ -196,6 +197,23 @@ impl Controller {
                     pod,
                     format!(
                         "pod {pod} deleted: it cannot start ({reason}); replaced after the start-failure backoff"
+                    ),
+                )
+                .await;
+        }
+        let timeout = self.settings.planner.pod_finish_timeout.as_secs();
+        for (pod, waited_secs) in &applied.finish_timed_out {
+            self.metrics.decision(&pool, "delete_stuck_pod", 1);
+            warn!(pool = %pool, pod = %pod, waited_secs, "pod kept running after its agent exited; deleted");
+            self.events
+                .about_pod(
+                    member.pool,
+                    EventType::Warning,
+                    reason::POD_FINISH_TIMEOUT,
+                    action::DELETE_STUCK_POD,
+                    pod,
+                    format!(
+                        "pod {pod} deleted: its agent exited {waited_secs}s ago but the pod kept running (finish timeout {timeout}s); a container other than `agent` does not exit"
                     ),
                 )
                 .await;

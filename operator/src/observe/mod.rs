@@ -18,7 +18,7 @@ mod outcome;
 mod running_job;
 
 pub use blocked_start::{BLOCKING_REASONS, BlockedStart, blocked_start};
-pub use outcome::{PodOutcome, outcome_init_statuses, pod_outcome};
+pub use outcome::{PodOutcome, agent_exited_at, outcome_init_statuses, pod_outcome};
 pub use running_job::RunningJob;
 
 fn system_time(time: Option<DateTime<Utc>>) -> Option<SystemTime> {
@@ -102,6 +102,7 @@ pub fn pod_view(pod: &Pod) -> Option<PodView> {
         outcome_recorded: annotations.contains_key(labels::OUTCOME_RECORDED),
         spec_hash: annotations.get(labels::SPEC_HASH).cloned(),
         start_blocked: blocked_start(pod).map(|blocked| blocked.reason),
+        agent_exited: agent_exited_at(pod),
         owner: AgentPoolRef::new(namespace, pool),
         phase: pod_phase(pod),
         created: pod

@@ -1,6 +1,8 @@
 //! What a finished agent pod reports, from the terminated state of the container that ended
 //! it: the `agent` container, or the `register` init container when the agent never ran.
 
+use std::time::SystemTime;
+
 use azp_contract::TerminationMessage;
 use k8s_openapi::api::core::v1::{ContainerStateTerminated, ContainerStatus, Pod};
 
@@ -63,6 +65,21 @@ fn terminated<'a>(
         .as_ref()?
         .terminated
         .as_ref()
+}
+
+/// When the `agent` container terminated, if it has (`restartPolicy: Never`: it does not
+/// come back). A terminated state without `finishedAt` (no real kubelet omits it) counts from
+/// its `startedAt`, else from the pod's creation: the timeout may then come early, never late.
+pub fn agent_exited_at(pod: &Pod) -> Option<SystemTime> {
+    let status = pod.status.as_ref()?;
+    let terminated = terminated(status.container_statuses.as_ref(), AGENT_CONTAINER)?;
+    let at = terminated
+        .finished_at
+        .as_ref()
+        .or(terminated.started_at.as_ref())
+        .or(pod.metadata.creation_timestamp.as_ref())
+        .map_or(SystemTime::UNIX_EPOCH, |time| SystemTime::from(time.0));
+    Some(at)
 }
 
 /// Reads the outcome of a finished pod: the `agent` container's terminated state; when the

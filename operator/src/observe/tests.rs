@@ -191,3 +191,37 @@ fn caches_keep_the_register_state_the_outcome_needs() {
     assert_eq!(pod_outcome(&slim), pod_outcome(&full));
     assert_eq!(outcome_init_statuses(None), None);
 }
+
+#[test]
+fn a_running_pod_whose_agent_container_terminated_is_finished_from_its_finished_at() {
+    let status = |agent_state: serde_json::Value| {
+        pod(json!({
+            "metadata": {"name": "linux-abcde", "namespace": "ci",
+                "labels": {"azp.dev/pool": "linux"},
+                "creationTimestamp": "2026-01-01T00:00:00Z"},
+            "status": {"phase": "Running", "containerStatuses": [
+                {"name": "log-shipper", "image": "b", "imageID": "", "ready": true, "restartCount": 0,
+                 "state": {"running": {"startedAt": "2026-01-01T00:00:05Z"}}},
+                {"name": "agent", "image": "a", "imageID": "", "ready": false, "restartCount": 0,
+                 "state": agent_state}
+            ]}
+        }))
+    };
+    let exited = pod_view(&status(json!({"terminated": {"exitCode": 0,
+        "startedAt": "2026-01-01T00:00:05Z", "finishedAt": "2026-01-01T00:01:00Z"}})))
+    .unwrap();
+    assert_eq!(exited.phase, PodPhase::Running);
+    assert_eq!(
+        exited.agent_exited,
+        Some(SystemTime::from(
+            "2026-01-01T00:01:00Z".parse::<DateTime<Utc>>().unwrap()
+        ))
+    );
+    assert!(exited.is_finished() && !exited.is_live());
+    let running = pod_view(&status(
+        json!({"running": {"startedAt": "2026-01-01T00:00:05Z"}}),
+    ))
+    .unwrap();
+    assert_eq!(running.agent_exited, None);
+    assert!(running.is_live());
+}

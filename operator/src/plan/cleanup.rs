@@ -13,6 +13,11 @@
 //! from the agent list. The pod is what ties the registration to "finished"; deleting it
 //! first would leave the registration to the slower grace-period rule.
 //!
+//! A pod whose `agent` container has terminated is finished for all of the above even while
+//! another container (one a template added that never exits) keeps it Running: its outcome
+//! is recorded and its registration removed at once; the pod itself is deleted
+//! `pod_finish_timeout` after the agent's exit if it has not finished by then.
+//!
 //! Rule 6: Azure DevOps fails a queued job at once when no registered agent, even an offline
 //! one, matches its demands; one offline placeholder per AgentPool keeps jobs waiting at zero
 //! pods (kedacore/keda#5988). A deleting AgentPool removes its placeholder and every
@@ -31,30 +36,9 @@ pub(crate) fn plan_cleanup(
     settings: &PlannerSettings,
     plan: &mut Plan,
 ) {
-    delete_finished_pods(pool, index, plan);
+    delete_finished_pods(pool, index, now, settings, plan);
     let placeholders = remove_stale_registrations(pool, index, now, settings, plan);
     keep_one_placeholder(placeholders, plan);
-}
-
-/// Finished pods whose outcome is recorded go once their registration is removed.
-fn delete_finished_pods(pool: &AgentPoolView, index: &PoolIndex<'_>, plan: &mut Plan) {
-    for pod in index.pods_of(&pool.key) {
-        if !(pod.phase.is_finished() && !pod.deleting && pod.outcome_recorded) {
-            continue;
-        }
-        match index
-            .agent_named(&pod.agent_name)
-            .filter(|agent| agent.owner.as_ref() == Some(&pool.key))
-        {
-            Some(agent) => plan.explanations.push(format!(
-                "keep finished pod {} until its registration {} is removed",
-                pod.name, agent.id
-            )),
-            None => plan
-                .delete_pods
-                .push((pod.name.clone(), DeleteReason::Finished)),
-        }
-    }
 }
 
 /// Registrations whose agent process is gone; returns the ids of the placeholders.
@@ -76,9 +60,10 @@ fn remove_stale_registrations(
         }
         let reason = match index.pod_of_agent(&agent.name) {
             Some(pod) if pod.is_live() => continue,
-            // Every container of the pod has exited (restartPolicy Never): the agent process
-            // is gone, whatever status Azure DevOps still shows.
-            Some(pod) if pod.phase.is_finished() => RemoveReason::PodFinished,
+            // Every container of the pod has exited, or at least its `agent` container
+            // (restartPolicy Never): the agent process is gone, whatever status Azure DevOps
+            // still shows.
+            Some(pod) if pod.is_finished() => RemoveReason::PodFinished,
             // No pod to prove the process gone: an online agent may be one whose pod is not
             // in the cache yet, or that runs elsewhere.
             _ if agent.online => continue,
@@ -122,6 +107,60 @@ fn keep_one_placeholder(mut placeholders: Vec<AgentId>, plan: &mut Plan) {
             for id in duplicates {
                 plan.remove_registrations
                     .push((*id, RemoveReason::DuplicatePlaceholder));
+            }
+        }
+    }
+}
+
+/// Deletes the finished pods whose outcome is recorded and whose registration is gone. A pod
+/// whose `agent` container terminated while another container keeps it Running waits
+/// `pod_finish_timeout` first: a sidecar may be finishing its own work (uploading logs).
+fn delete_finished_pods(
+    pool: &AgentPoolView,
+    index: &PoolIndex<'_>,
+    now: SystemTime,
+    settings: &PlannerSettings,
+    plan: &mut Plan,
+) {
+    for pod in index.pods_of(&pool.key) {
+        if !(pod.is_finished() && !pod.deleting && pod.outcome_recorded) {
+            continue;
+        }
+        let reason = match pod.agent_exited.filter(|_| !pod.phase.is_finished()) {
+            None => DeleteReason::Finished,
+            Some(exited) => {
+                let waited = now.duration_since(exited).unwrap_or_default();
+                if waited < settings.pod_finish_timeout {
+                    plan.explanations.push(format!(
+                        "keep pod {}: its agent exited {}s ago, the pod still runs (timeout {}s)",
+                        pod.name,
+                        waited.as_secs(),
+                        settings.pod_finish_timeout.as_secs()
+                    ));
+                    continue;
+                }
+                DeleteReason::FinishTimeout {
+                    waited_secs: waited.as_secs(),
+                }
+            }
+        };
+        match index
+            .agent_named(&pod.agent_name)
+            .filter(|agent| agent.owner.as_ref() == Some(&pool.key))
+        {
+            Some(agent) => plan.explanations.push(format!(
+                "keep finished pod {} until its registration {} is removed",
+                pod.name, agent.id
+            )),
+            None => {
+                if let DeleteReason::FinishTimeout { waited_secs } = reason {
+                    plan.explanations.push(format!(
+                        "delete pod {}: its agent exited {waited_secs}s ago and the pod still runs (timeout {}s)",
+                        pod.name,
+                        settings.pod_finish_timeout.as_secs()
+                    ));
+                }
+                plan.delete_pods.push((pod.name.clone(), reason));
             }
         }
     }

@@ -184,6 +184,7 @@ pub(crate) fn pod(name: &str, pool: &str) -> PodView {
         outcome_recorded: false,
         spec_hash: Some(SPEC.to_owned()),
         start_blocked: None,
+        agent_exited: None,
     }
 }
 
@@ -206,6 +207,11 @@ impl PodView {
     }
     pub(crate) fn created_at(mut self, time: SystemTime) -> Self {
         self.created = time;
+        self
+    }
+    /// Its `agent` container terminated at `time`.
+    pub(crate) fn agent_exited_at(mut self, time: SystemTime) -> Self {
+        self.agent_exited = Some(time);
         self
     }
     /// Made from the spec with this hash (`None`: by an operator that recorded none).

@@ -198,12 +198,22 @@ pub struct PodView {
     /// A container of the Pending pod waits with a reason that does not go away by itself
     /// ([`crate::observe::BLOCKING_REASONS`]: image pull errors, `CreateContainerConfigError`).
     pub start_blocked: Option<&'static str>,
+    /// When the `agent` container terminated (`restartPolicy: Never`: for good), if it has;
+    /// the pod may still be Running when another container does not exit
+    /// ([`PlannerSettings::pod_finish_timeout`]).
+    pub agent_exited: Option<SystemTime>,
 }
 
 impl PodView {
+    /// Its agent is gone for good: the pod is Succeeded/Failed, or its `agent` container has
+    /// terminated while another container keeps the pod Running ("finishing").
+    pub fn is_finished(&self) -> bool {
+        self.phase.is_finished() || self.agent_exited.is_some()
+    }
+
     /// Counts against `maxAgents` and may host an agent: not finished, not being deleted.
     pub fn is_live(&self) -> bool {
-        !self.deleting && !self.phase.is_finished()
+        !self.deleting && !self.is_finished()
     }
 
     /// Made from another spec than `current`. A pod without a hash was made by an operator
@@ -223,6 +233,10 @@ pub struct PlannerSettings {
     /// A pod still Pending, or Running without its agent registered, this long after its
     /// creation is deleted (with its registration, if any) and replaced.
     pub pod_startup_timeout: Duration,
+    /// A pod whose `agent` container terminated but that is still not Succeeded/Failed this
+    /// long after (a container that never exits) is deleted, once its outcome is recorded
+    /// and its registration removed.
+    pub pod_finish_timeout: Duration,
 }
 
 impl Default for PlannerSettings {
@@ -230,6 +244,7 @@ impl Default for PlannerSettings {
         Self {
             registration_grace: Duration::from_secs(120),
             pod_startup_timeout: Duration::from_secs(600),
+            pod_finish_timeout: Duration::from_secs(300),
         }
     }
 }
@@ -241,6 +256,12 @@ pub enum DeleteReason {
     ScaleDown,
     /// It finished, its outcome is recorded, and its registration is gone from the agent list.
     Finished,
+    /// Its `agent` container terminated [`PlannerSettings::pod_finish_timeout`] ago or more
+    /// but the pod still runs; its outcome is recorded and its registration gone.
+    FinishTimeout {
+        /// Seconds since the `agent` container terminated.
+        waited_secs: u64,
+    },
     /// Its AgentPool is being deleted and it runs no job.
     PoolDeleting,
     /// It never started: still Pending, or Running without its agent registered, after
@@ -261,7 +282,8 @@ pub enum DeleteReason {
 pub enum RemoveReason {
     /// Offline and its pod no longer exists.
     PodGone,
-    /// Its pod has finished (online or not: the agent process is gone with the pod).
+    /// Its pod has finished, or the pod's `agent` container has (online or not: the agent
+    /// process is gone).
     PodFinished,
     /// Its AgentPool is being deleted (placeholder included).
     PoolDeleting,

@@ -91,6 +91,7 @@ fn values_schema_rejects_wrong_types_and_unknown_keys() {
         "agentNetworkPolicy.httpsCidrs[0]=everywhere",
         "grafanaDashboard.enabled=yes",
         "operator.podStartupTimeoutSeconds=0",
+        "operator.podFinishTimeoutSeconds=0",
     ] {
         let error = helm
             .template(&[], &[set])
@@ -466,6 +467,7 @@ fn operator_env_env_from_extra_args_and_startup_flags_reach_the_container() {
             "envFrom[0].configMapRef.name=proxy-settings",
             "extraArgs[0]=--lease-duration-seconds=30",
             "operator.podStartupTimeoutSeconds=900",
+            "operator.podFinishTimeoutSeconds=120",
         ],
     ));
     let container = &of_kind(&docs, "Deployment")[0]["spec"]["template"]["spec"]["containers"][0];
@@ -491,6 +493,10 @@ fn operator_env_env_from_extra_args_and_startup_flags_reach_the_container() {
     );
     assert!(
         args.contains(&"--pod-startup-warning-seconds=300"),
+        "{args:?}"
+    );
+    assert!(
+        args.contains(&"--pod-finish-timeout-seconds=120"),
         "{args:?}"
     );
     assert_eq!(args.last(), Some(&"--lease-duration-seconds=30"));

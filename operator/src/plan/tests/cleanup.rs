@@ -294,3 +294,79 @@ fn a_same_named_registration_of_another_owner_does_not_hold_the_pod() {
         [("p-a".to_owned(), DeleteReason::Finished)]
     );
 }
+
+/// A pod whose agent exited at `at(100)` while another container keeps it Running.
+fn finishing_pod() -> PodView {
+    pod("p-a", "p").agent_exited_at(at(100))
+}
+
+#[test]
+fn a_running_pod_whose_agent_exited_is_deleted_after_the_finish_timeout() {
+    let timeout = PlannerSettings::default().pod_finish_timeout;
+    let recorded = || vec![finishing_pod().recorded()];
+    let early = one_pool(
+        vec![placeholder(1, "p")],
+        recorded(),
+        at(100) + timeout - Duration::from_secs(1),
+    );
+    assert!(early.delete_pods.is_empty(), "{early:?}");
+    assert!(
+        early
+            .explanations
+            .iter()
+            .any(|e| e.contains("keep pod p-a: its agent exited 299s ago")),
+        "{:?}",
+        early.explanations
+    );
+    let due = one_pool(vec![placeholder(1, "p")], recorded(), at(100) + timeout);
+    assert_eq!(
+        due.delete_pods,
+        [(
+            "p-a".to_owned(),
+            DeleteReason::FinishTimeout { waited_secs: 300 }
+        )]
+    );
+    // Not recorded yet: its outcome would be lost, so it stays whatever the wait.
+    let unrecorded = one_pool(vec![placeholder(1, "p")], vec![finishing_pod()], at(10_000));
+    assert!(unrecorded.delete_pods.is_empty());
+}
+
+#[test]
+fn the_registration_of_a_pod_whose_agent_exited_goes_at_once_and_the_pod_waits_for_it() {
+    // Azure DevOps may still show the agent online: the process is gone all the same.
+    let agents = vec![placeholder(1, "p"), agent(10, "p", "p-a").completed(7)];
+    let plan = one_pool(agents, vec![finishing_pod().recorded()], at(101));
+    assert_eq!(plan.remove_registrations, [(10, RemoveReason::PodFinished)]);
+    // Past the timeout with the registration still listed: kept until it is gone.
+    let agents = vec![placeholder(1, "p"), agent(10, "p", "p-a").offline()];
+    let late = one_pool(agents, vec![finishing_pod().recorded()], at(10_000));
+    assert_eq!(late.remove_registrations, [(10, RemoveReason::PodFinished)]);
+    assert!(late.delete_pods.is_empty(), "{late:?}");
+}
+
+#[test]
+fn a_pod_whose_agent_exited_is_no_capacity_and_a_finished_one_is_no_timeout() {
+    // maxAgents 1: the finishing pod does not hold the slot a pending job needs.
+    let pools = vec![pool("p", &[]).max_agents(1)];
+    let plan = plan_of(
+        &snapshot(
+            pools,
+            vec![job(5)],
+            vec![placeholder(1, "p")],
+            vec![finishing_pod()],
+            at(101),
+        ),
+        "p",
+    );
+    assert_eq!((plan.create_pods, plan.counts.starting), (1, 0));
+    // Succeeded after the agent exited: an ordinary finished pod, at once.
+    let done = one_pool(
+        vec![placeholder(1, "p")],
+        vec![finishing_pod().phase(PodPhase::Succeeded).recorded()],
+        at(101),
+    );
+    assert_eq!(
+        done.delete_pods,
+        [("p-a".to_owned(), DeleteReason::Finished)]
+    );
+}

@@ -50,6 +50,8 @@ pub struct Settings {
     pub min_poll_spacing: Duration,
     /// Per-request timeout of the Azure DevOps client.
     pub ado_timeout: Duration,
+    /// Largest job-request list body accepted (`--max-job-list-bytes`).
+    pub max_job_list_bytes: u64,
     /// Planner tunables.
     pub planner: PlannerSettings,
     /// A live pod still Pending after this long makes the AgentPool Degraded.
@@ -862,6 +864,7 @@ impl Controller {
         let mut config = AdoClientConfig::new(url, pat.auth());
         config.allow_insecure_http = self.settings.allow_insecure_http;
         config.request_timeout = self.settings.ado_timeout;
+        config.max_job_list_bytes = self.settings.max_job_list_bytes;
         config.observer = Some(Arc::new(AdoRequestMetrics(self.metrics.clone())));
         config.ca_bundle_pem = ca_bundle.clone();
         let client = AdoClient::new(config)?;

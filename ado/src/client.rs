@@ -271,8 +271,12 @@ impl AdoClient {
                 .body(body.clone());
         }
         let started = Instant::now();
+        // An error after the status line carries that status: the observer counts the answer.
         let result = async {
-            let response = request.send().await.map_err(BodyError::Read)?;
+            let response = request
+                .send()
+                .await
+                .map_err(|err| (None, BodyError::Read(err)))?;
             let status = response.status();
             let headers = response.headers().clone();
             let received = match stream_limit {
@@ -281,22 +285,25 @@ impl AdoClient {
                         && status.as_u16() != 203
                         && !declares_html(&headers) =>
                 {
-                    Received::Decoded(body::decode_streamed(response, limit).await?)
+                    body::decode_streamed(response, limit)
+                        .await
+                        .map(Received::Decoded)
                 }
-                limit => Received::Body(body::read_limited(response, limit).await?),
-            };
-            Ok::<_, BodyError>((status, headers, received))
+                limit => body::read_limited(response, limit)
+                    .await
+                    .map(Received::Body),
+            }
+            .map_err(|err| (Some(status), err))?;
+            Ok::<_, (Option<StatusCode>, BodyError)>((status, headers, received))
         }
         .await;
         let duration = started.elapsed();
         let outcome = match &result {
             Ok((status, ..)) => AttemptOutcome::Status(status.as_u16()),
-            Err(BodyError::Read(err)) if err.is_timeout() => AttemptOutcome::Timeout,
-            Err(BodyError::Read(_)) => AttemptOutcome::Transport,
-            // The answer came (a success): what went wrong is its body.
-            Err(BodyError::TooLarge { .. } | BodyError::Decode(_) | BodyError::NotJson) => {
-                AttemptOutcome::Status(200)
-            }
+            Err((_, BodyError::Read(err))) if err.is_timeout() => AttemptOutcome::Timeout,
+            Err((_, BodyError::Read(_))) => AttemptOutcome::Transport,
+            // The answer came: what went wrong is its body.
+            Err((status, _)) => AttemptOutcome::Status(status.map_or(0, |s| s.as_u16())),
         };
         let method = method_name(&call.method);
         tracing::debug!(method, route = call.route, outcome = %outcome.label(), attempt,
@@ -310,7 +317,7 @@ impl AdoClient {
                 duration,
             });
         }
-        result.map_err(|err| match err {
+        result.map_err(|(_, err)| match err {
             BodyError::Read(err) if err.is_timeout() => AdoError::Timeout {
                 route: call.route,
                 timeout: self.inner.request_timeout,

@@ -497,9 +497,6 @@ fn operator_env_env_from_extra_args_and_startup_flags_reach_the_container() {
         "{args:?}"
     );
     // A large integer must not reach the flag in float notation (1.34217728e+08).
-    assert!(
-        args.contains(&"--max-job-list-bytes=134217728"),
-        "{args:?}"
-    );
+    assert!(args.contains(&"--max-job-list-bytes=134217728"), "{args:?}");
     assert_eq!(args.last(), Some(&"--lease-duration-seconds=30"));
 }

@@ -100,6 +100,8 @@ async fn measure(
     warm_up(plan, rig, player).await?;
     let mut notes = Vec::new();
 
+    // The emulator counts list calls of every Azure DevOps pool together (`huge` has two).
+    let ado_pools = plan.ado_pools.len().max(1) as f64;
     let idle_list_rate = if settings.idle_intervals > 0 {
         rig.reset_stats().await?;
         let window = settings.poll_interval * settings.idle_intervals;
@@ -109,7 +111,7 @@ async fn measure(
             "idle window: {calls} job-request list calls in {} poll intervals before any job",
             settings.idle_intervals
         ));
-        Some(calls as f64 / f64::from(settings.idle_intervals))
+        Some(calls as f64 / f64::from(settings.idle_intervals) / ado_pools)
     } else {
         None
     };
@@ -245,7 +247,7 @@ async fn measure(
         operator_requests_by_route: operator_by_route,
         operator_ado_requests_per_minute: operator_requests as f64 / minutes,
         job_list_calls,
-        job_list_calls_per_pool_per_interval: job_list_calls as f64 / intervals,
+        job_list_calls_per_pool_per_interval: job_list_calls as f64 / ado_pools / intervals,
         idle_job_list_calls_per_pool_per_interval: idle_list_rate,
         job_list_spacing: Some(job_list_spacing),
         pods_created: pods.len(),

@@ -7,15 +7,16 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap};
 use reqwest::{Method, StatusCode};
-use serde::de::DeserializeOwned;
+use serde::de::{DeserializeOwned, IgnoredAny};
 use url::Url;
 
 use crate::auth::Auth;
+use crate::body::{self, BodyError};
 use crate::config::{AdoClientConfig, RetryPolicy};
 use crate::error::{AdoError, PoolLookup};
 use crate::observer::{AttemptOutcome, RequestAttempt, RequestObserver};
 use crate::rate_limit::RateLimitSnapshot;
-use crate::response::map_answer;
+use crate::response::{declares_html, map_answer};
 use crate::retry::next_delay;
 
 /// A typed Azure DevOps REST client. Cheap to clone (shared connection pool and rate-limit snapshot).
@@ -33,6 +34,7 @@ struct Inner {
     retry: RetryPolicy,
     observer: Option<Arc<dyn RequestObserver>>,
     rate_limit: Mutex<Option<RateLimitSnapshot>>,
+    max_job_list_bytes: u64,
 }
 
 /// What a 404 (or a missing-object type key) means for a call.
@@ -60,6 +62,12 @@ pub(crate) struct Call {
 #[derive(Debug)]
 pub(crate) struct Answer {
     pub body: Vec<u8>,
+}
+
+/// What one attempt read: the whole body, or the value decoded while the body arrived.
+enum Received<T> {
+    Body(Vec<u8>),
+    Decoded(T),
 }
 
 impl AdoClient {
@@ -108,6 +116,7 @@ impl AdoClient {
                 retry: config.retry,
                 observer: config.observer,
                 rate_limit: Mutex::new(None),
+                max_job_list_bytes: config.max_job_list_bytes,
             }),
         })
     }
@@ -124,6 +133,11 @@ impl AdoClient {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
+    }
+
+    /// The configured [`AdoClientConfig::max_job_list_bytes`].
+    pub(crate) fn max_job_list_bytes(&self) -> u64 {
+        self.inner.max_job_list_bytes
     }
 
     /// `{org}/_apis/distributedtask/{segments...}` with each segment escaped.
@@ -147,8 +161,40 @@ impl AdoClient {
         })
     }
 
+    /// Runs a call and decodes its JSON body while it arrives, never holding it whole; a body
+    /// over `limit` bytes is [`AdoError::JobListTooLarge`] (see [`crate::body`]; the job-request
+    /// list is the only answer that can grow that large, and the only one read this way).
+    pub(crate) async fn json_streamed<T>(&self, call: Call, limit: u64) -> Result<T, AdoError>
+    where
+        T: DeserializeOwned + Send + 'static,
+    {
+        let route = call.route;
+        match self.run::<T>(call, Some(limit)).await? {
+            Received::Decoded(value) => Ok(value),
+            // An empty success answer: the same decode error the buffered path gives.
+            Received::Body(body) => serde_json::from_slice(&body).map_err(|err| AdoError::Decode {
+                route,
+                message: err.to_string(),
+            }),
+        }
+    }
+
     /// Runs a call with retries; returns the body of a 2xx JSON (or empty) answer.
     pub(crate) async fn execute(&self, call: Call) -> Result<Answer, AdoError> {
+        match self.run::<IgnoredAny>(call, None).await? {
+            Received::Body(body) => Ok(Answer { body }),
+            // Without a limit nothing is decoded while it arrives.
+            Received::Decoded(_) => Ok(Answer { body: Vec::new() }),
+        }
+    }
+
+    /// Runs a call with retries. With `stream_limit`, a 2xx JSON answer is decoded into `T`
+    /// while it arrives and every body of the call is refused above the limit; without it,
+    /// bodies are read whole.
+    async fn run<T>(&self, call: Call, stream_limit: Option<u64>) -> Result<Received<T>, AdoError>
+    where
+        T: DeserializeOwned + Send + 'static,
+    {
         let idempotent = matches!(
             call.method,
             Method::GET | Method::HEAD | Method::PUT | Method::DELETE | Method::OPTIONS
@@ -156,8 +202,13 @@ impl AdoClient {
         let mut waited = Duration::ZERO;
         let mut attempt = 1u32;
         loop {
-            let (status, headers, body) = self.attempt(&call, attempt).await?;
+            let (status, headers, received) =
+                self.attempt::<T>(&call, attempt, stream_limit).await?;
             let hint = self.record_rate_limit(&headers);
+            let body = match received {
+                Received::Decoded(value) => return Ok(Received::Decoded(value)),
+                Received::Body(body) => body,
+            };
             let transient = match status.as_u16() {
                 429 => AdoError::RateLimited { retry_after: hint },
                 500 | 502 | 503 | 504 => {
@@ -171,7 +222,10 @@ impl AdoClient {
                     }
                     unavailable
                 }
-                _ => return map_answer(status, &headers, body, &call),
+                _ => {
+                    return map_answer(status, &headers, body, &call)
+                        .map(|a| Received::Body(a.body));
+                }
             };
             let Some(delay) = next_delay(
                 &self.inner.retry,
@@ -192,12 +246,17 @@ impl AdoClient {
         }
     }
 
-    /// One HTTP attempt: authenticate, send, read the whole body, report to the observer.
-    async fn attempt(
+    /// One HTTP attempt: authenticate, send, read the body (or decode it while it arrives, see
+    /// [`Self::run`]), report to the observer.
+    async fn attempt<T>(
         &self,
         call: &Call,
         attempt: u32,
-    ) -> Result<(StatusCode, HeaderMap, Vec<u8>), AdoError> {
+        stream_limit: Option<u64>,
+    ) -> Result<(StatusCode, HeaderMap, Received<T>), AdoError>
+    where
+        T: DeserializeOwned + Send + 'static,
+    {
         let authorization = self.inner.auth.header_value().await?;
         let mut request = self
             .inner
@@ -212,19 +271,39 @@ impl AdoClient {
                 .body(body.clone());
         }
         let started = Instant::now();
+        // An error after the status line carries that status: the observer counts the answer.
         let result = async {
-            let response = request.send().await?;
+            let response = request
+                .send()
+                .await
+                .map_err(|err| (None, BodyError::Read(err)))?;
             let status = response.status();
             let headers = response.headers().clone();
-            let body = response.bytes().await?.to_vec();
-            Ok::<_, reqwest::Error>((status, headers, body))
+            let received = match stream_limit {
+                Some(limit)
+                    if status.is_success()
+                        && status.as_u16() != 203
+                        && !declares_html(&headers) =>
+                {
+                    body::decode_streamed(response, limit)
+                        .await
+                        .map(Received::Decoded)
+                }
+                limit => body::read_limited(response, limit)
+                    .await
+                    .map(Received::Body),
+            }
+            .map_err(|err| (Some(status), err))?;
+            Ok::<_, (Option<StatusCode>, BodyError)>((status, headers, received))
         }
         .await;
         let duration = started.elapsed();
         let outcome = match &result {
             Ok((status, ..)) => AttemptOutcome::Status(status.as_u16()),
-            Err(err) if err.is_timeout() => AttemptOutcome::Timeout,
-            Err(_) => AttemptOutcome::Transport,
+            Err((_, BodyError::Read(err))) if err.is_timeout() => AttemptOutcome::Timeout,
+            Err((_, BodyError::Read(_))) => AttemptOutcome::Transport,
+            // The answer came: what went wrong is its body.
+            Err((status, _)) => AttemptOutcome::Status(status.map_or(0, |s| s.as_u16())),
         };
         let method = method_name(&call.method);
         tracing::debug!(method, route = call.route, outcome = %outcome.label(), attempt,
@@ -238,18 +317,21 @@ impl AdoClient {
                 duration,
             });
         }
-        result.map_err(|err| {
-            if err.is_timeout() {
-                AdoError::Timeout {
-                    route: call.route,
-                    timeout: self.inner.request_timeout,
-                }
-            } else {
-                AdoError::Transport {
-                    route: call.route,
-                    message: error_chain(&err.without_url()),
-                }
-            }
+        result.map_err(|(_, err)| match err {
+            BodyError::Read(err) if err.is_timeout() => AdoError::Timeout {
+                route: call.route,
+                timeout: self.inner.request_timeout,
+            },
+            BodyError::Read(err) => AdoError::Transport {
+                route: call.route,
+                message: error_chain(&err.without_url()),
+            },
+            BodyError::TooLarge { limit, read } => AdoError::JobListTooLarge { limit, read },
+            BodyError::Decode(message) => AdoError::Decode {
+                route: call.route,
+                message,
+            },
+            BodyError::NotJson => AdoError::BadCredentials { status: 200 },
         })
     }
 

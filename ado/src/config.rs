@@ -64,7 +64,15 @@ pub struct AdoClientConfig {
     pub user_agent: String,
     /// Called once per HTTP attempt (metrics).
     pub observer: Option<Arc<dyn RequestObserver>>,
+    /// Largest job-request list body accepted, in bytes; a larger one is
+    /// [`crate::AdoError::JobListTooLarge`] instead of memory the process cannot spare.
+    pub max_job_list_bytes: u64,
 }
+
+/// Default of [`AdoClientConfig::max_job_list_bytes`]: 64 MiB. The list is decoded while it
+/// arrives, so the limit bounds reading time and traffic rather than memory; it is far above
+/// what a few hundred queued jobs send (see docs/benchmarks.md for measured sizes).
+pub const DEFAULT_MAX_JOB_LIST_BYTES: u64 = 64 * 1024 * 1024;
 
 impl AdoClientConfig {
     /// A configuration with defaults: 10 s timeout, default retry policy, HTTPS only, no extra CAs.
@@ -78,6 +86,7 @@ impl AdoClientConfig {
             ca_bundle_pem: None,
             user_agent: concat!("azp-operator/", env!("CARGO_PKG_VERSION")).to_owned(),
             observer: None,
+            max_job_list_bytes: DEFAULT_MAX_JOB_LIST_BYTES,
         }
     }
 }
@@ -102,6 +111,7 @@ impl fmt::Debug for AdoClientConfig {
             )
             .field("user_agent", &self.user_agent)
             .field("observer", &self.observer.is_some())
+            .field("max_job_list_bytes", &self.max_job_list_bytes)
             .finish()
     }
 }

@@ -141,6 +141,18 @@ pub enum AdoError {
         /// The parse error.
         message: String,
     },
+    /// The pool's job-request list is larger than the configured limit
+    /// ([`crate::AdoClientConfig::max_job_list_bytes`]); it was dropped unread past the limit.
+    #[error(
+        "the pool's job-request list is larger than the limit of {limit} bytes ({read} bytes read or declared); \
+         raise the job-list size limit if this many queued jobs are expected"
+    )]
+    JobListTooLarge {
+        /// The limit in bytes.
+        limit: u64,
+        /// Bytes read (or declared by `Content-Length`) when the limit was crossed.
+        read: u64,
+    },
     /// The bearer token source failed.
     #[error("could not obtain an access token: {message}")]
     Token {
@@ -176,6 +188,7 @@ impl AdoError {
             AdoError::Transport { .. } => "TransportError",
             AdoError::Decode { .. } => "UnexpectedResponse",
             AdoError::Token { .. } => "TokenError",
+            AdoError::JobListTooLarge { .. } => "JobListTooLarge",
         }
     }
 

@@ -15,6 +15,7 @@
 
 mod api;
 mod auth;
+mod body;
 mod client;
 mod config;
 mod error;
@@ -28,7 +29,7 @@ mod secret;
 pub use api::AgentQuery;
 pub use auth::{Auth, BoxFuture, TokenSource};
 pub use client::AdoClient;
-pub use config::{AdoClientConfig, RetryPolicy};
+pub use config::{AdoClientConfig, DEFAULT_MAX_JOB_LIST_BYTES, RetryPolicy};
 pub use error::{AdoError, PoolLookup};
 pub use models::{
     Agent, AgentAuthorization, AgentPatch, AgentPublicKey, AgentRef, AgentStatus, JobRequest, Link,

@@ -102,12 +102,16 @@ fn map_error(status: u16, type_key: Option<String>, message: String, call: &Call
 }
 
 fn is_json(headers: &HeaderMap, body: &[u8]) -> bool {
-    let declared_html = headers
+    let first = body.iter().find(|byte| !byte.is_ascii_whitespace());
+    !declares_html(headers) && matches!(first, Some(b'{' | b'['))
+}
+
+/// The `Content-Type` says HTML (a sign-in or error page, never an API answer).
+pub(crate) fn declares_html(headers: &HeaderMap) -> bool {
+    headers
         .get(CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
-        .is_some_and(|content_type| content_type.to_ascii_lowercase().contains("html"));
-    let first = body.iter().find(|byte| !byte.is_ascii_whitespace());
-    !declared_html && matches!(first, Some(b'{' | b'['))
+        .is_some_and(|content_type| content_type.to_ascii_lowercase().contains("html"))
 }
 
 /// `X-TFS-ServiceError`: the URL-encoded message the service sends when the body is not JSON.

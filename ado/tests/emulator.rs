@@ -9,8 +9,9 @@ use std::time::{Duration, Instant};
 
 use azp_ado::{
     AdoClient, AdoClientConfig, AdoError, AgentPatch, AgentQuery, AgentStatus, AttemptOutcome,
-    Auth, NewAgent, PoolLookup, RetryPolicy, Secret,
+    Auth, JobRequest, MatchedAgent, NewAgent, PoolLookup, RetryPolicy, Secret,
 };
+use azp_ado_emulator::RunningEmulator;
 use common::*;
 use serde_json::json;
 
@@ -180,7 +181,7 @@ async fn pending_job_requests_come_from_exactly_one_request_per_call() {
     let emulator = start_emulator().await;
     let client = client(&emulator);
     // The service fails a job at once when no registered agent matches its demands: register an offline placeholder.
-    client
+    let registered = client
         .add_agent(10, &placeholder("placeholder"))
         .await
         .unwrap();
@@ -210,7 +211,7 @@ async fn pending_job_requests_come_from_exactly_one_request_per_call() {
             .matched_agents
             .iter()
             .flatten()
-            .any(|a| a.name == "placeholder")
+            .any(|a| a.id == registered.id)
     );
 
     let unknown = client.list_pending_job_requests(12).await.unwrap_err();
@@ -569,5 +570,96 @@ async fn an_agent_holding_a_job_shows_it_and_refuses_deletion() {
         "{err:?}"
     );
     assert_eq!(err.reason(), "AgentBusy");
+    emulator.shutdown().await;
+}
+
+/// The raw job-request list of pool 10, as the emulator sends it.
+async fn raw_job_list(emulator: &RunningEmulator) -> Vec<u8> {
+    let response = reqwest::Client::new()
+        .get(format!(
+            "{}/_apis/distributedtask/pools/10/jobrequests?completedRequestCount=0&api-version=7.1-preview.1",
+            emulator.org_url()
+        ))
+        .basic_auth("", Some(PAT))
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success());
+    response.bytes().await.unwrap().to_vec()
+}
+
+#[tokio::test]
+async fn a_large_job_list_decoded_while_it_arrives_equals_the_whole_body_decoded() {
+    let emulator = start_emulator().await;
+    let client = client(&emulator);
+    let mut agent_ids = Vec::new();
+    for n in 0..40 {
+        let agent = client
+            .add_agent(10, &placeholder(&format!("agent-{n:03}")))
+            .await
+            .unwrap();
+        agent_ids.push(agent.id);
+    }
+    for _ in 0..60 {
+        queue_job(&emulator, "linux", &["buildkit"]).await;
+    }
+    let body = raw_job_list(&emulator).await;
+    // Big enough to arrive in many chunks, so chunk boundaries fall inside values.
+    assert!(body.len() > 256 * 1024, "{} bytes", body.len());
+    let whole: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let expected: Vec<JobRequest> = whole["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|job| serde_json::from_value(job.clone()).unwrap())
+        .collect();
+    assert_eq!(expected.len(), 60);
+
+    let streamed = client.list_pending_job_requests(10).await.unwrap();
+    assert_eq!(streamed, expected);
+    // Every job matches every agent; only the ids are kept, in the service's order.
+    let matched: Vec<i32> = streamed[0]
+        .matched_agents
+        .iter()
+        .flatten()
+        .map(|a| a.id)
+        .collect();
+    assert_eq!(matched, agent_ids);
+    emulator.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_job_list_over_the_limit_is_refused_and_one_at_the_limit_is_read() {
+    let emulator = start_emulator().await;
+    let registered = client(&emulator)
+        .add_agent(10, &placeholder("placeholder"))
+        .await
+        .unwrap();
+    for _ in 0..5 {
+        queue_job(&emulator, "linux", &["buildkit"]).await;
+    }
+    let size = raw_job_list(&emulator).await.len() as u64;
+    let limited = |limit: u64| {
+        let mut cfg = test_config(&emulator, Auth::Pat(Secret::new(PAT)));
+        cfg.max_job_list_bytes = limit;
+        AdoClient::new(cfg).unwrap()
+    };
+    let at_limit = limited(size).list_pending_job_requests(10).await.unwrap();
+    assert_eq!(at_limit.len(), 5);
+    assert_eq!(
+        at_limit[0].matched_agents.as_deref(),
+        Some(&[MatchedAgent { id: registered.id }][..])
+    );
+
+    let err = limited(size - 1)
+        .list_pending_job_requests(10)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, AdoError::JobListTooLarge { limit, read } if limit == size - 1 && read == size),
+        "{err:?}"
+    );
+    assert_eq!(err.reason(), "JobListTooLarge");
+    assert!(!err.is_transient(), "a retry would read the same list");
     emulator.shutdown().await;
 }

@@ -7,11 +7,14 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::extract::{Query, State};
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use azp_ado::{AdoClient, AdoClientConfig, AdoError, Auth, RetryPolicy, Secret};
+use azp_ado::{
+    AdoClient, AdoClientConfig, AdoError, Auth, JobRequest, MatchedAgent, RetryPolicy, Secret,
+};
 use base64::Engine as _;
 use serde::Deserialize;
 
@@ -100,10 +103,83 @@ async fn pools(
     }
 }
 
+/// A job-request list of `jobs` jobs, each matching `agents` agents, in the service's full shape:
+/// every field the client does not keep is there too (nested objects and arrays included).
+fn job_list_body(jobs: i64, agents: i32) -> String {
+    let matched: Vec<serde_json::Value> = (1..=agents)
+        .map(|id| {
+            serde_json::json!({
+                "_links": {"self": {"href": format!("https://dev.azure.com/org/_apis/distributedtask/pools/1/agents/{id}")},
+                           "web": {"href": "https://dev.azure.com/org/_settings/agentpools"}},
+                "id": id, "name": format!("agent-{id:04}"), "version": "4.261.0", "osDescription": "Linux 6.1",
+                "enabled": true, "status": "offline", "provisioningState": "Provisioned", "accessPoint": "CodexAccessMapping"
+            })
+        })
+        .collect();
+    let value: Vec<serde_json::Value> = (1..=jobs)
+        .map(|id| {
+            serde_json::json!({
+                "requestId": id, "queueTime": "2026-12-03T10:00:00.1234567Z", "serviceOwner": "00025394-6065-48ca-87d9-7f5672854ef7",
+                "hostId": "41a18c7d", "scopeId": "02696e26", "planType": "Build", "planId": format!("plan-{id}"),
+                "jobId": format!("job-{id}"), "jobName": "Build", "demands": ["maven", "Agent.Version -gtVersion 2.182.1"],
+                "matchedAgents": matched, "matchesAllAgentsInPool": false,
+                "definition": {"_links": {"web": {"href": "https://dev.azure.com/org/p/_build/definition?definitionId=3"}}, "id": 3, "name": "CI"},
+                "owner": {"_links": {"web": {"href": format!("https://dev.azure.com/org/p/_build/results?buildId={id}")}}, "id": id, "name": format!("20261203.{id}")},
+                "data": {"ParallelismTag": "Private", "IsScheduledKey": "False"},
+                "agentSpecification": {"vmImage": "ubuntu-latest", "extra": [1, 2, {"deep": null}]},
+                "poolId": 1, "orchestrationId": format!("plan-{id}.build.__default"), "priority": 0
+            })
+        })
+        .collect();
+    serde_json::json!({"count": jobs, "value": value}).to_string()
+}
+
+/// `GET .../pools/{poolId}/jobrequests`, sent in 1 KiB chunks without `Content-Length` (as a
+/// chunked answer from Azure DevOps arrives): pool 1 a list of 100 jobs × 30 agents, pool 2 a
+/// 200 "success" whose body is a sign-in page although it claims to be JSON.
+async fn job_requests(Path(pool): Path<i32>, headers: HeaderMap) -> Response {
+    if !authorized(&headers) {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "UnauthorizedRequestException",
+            "unauthorized",
+        );
+    }
+    let body = match pool {
+        1 => job_list_body(100, 30),
+        2 => "   <html>Sign In</html>".to_owned(),
+        _ => {
+            return error(
+                StatusCode::NOT_FOUND,
+                "TaskAgentPoolNotFoundException",
+                "no pool",
+            );
+        }
+    };
+    let chunks: Vec<Result<Vec<u8>, std::convert::Infallible>> = body
+        .as_bytes()
+        .chunks(1024)
+        .map(|c| Ok(c.to_vec()))
+        .collect();
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        Body::from_stream(futures::stream::iter(chunks)),
+    )
+        .into_response()
+}
+
 async fn start() -> (AdoClient, Arc<Counters>) {
+    start_with_limit(azp_ado::DEFAULT_MAX_JOB_LIST_BYTES).await
+}
+
+async fn start_with_limit(max_job_list_bytes: u64) -> (AdoClient, Arc<Counters>) {
     let counters = Arc::new(Counters::default());
     let app = Router::new()
         .route("/org/_apis/distributedtask/pools", get(pools))
+        .route(
+            "/org/_apis/distributedtask/pools/{pool}/jobrequests",
+            get(job_requests),
+        )
         .fallback(|| async {
             error(
                 StatusCode::NOT_FOUND,
@@ -120,6 +196,7 @@ async fn start() -> (AdoClient, Arc<Counters>) {
         Auth::Pat(Secret::new(PAT)),
     );
     cfg.allow_insecure_http = true;
+    cfg.max_job_list_bytes = max_job_list_bytes;
     cfg.retry = RetryPolicy {
         base_delay: Duration::from_millis(1),
         ..RetryPolicy::default()
@@ -162,4 +239,55 @@ async fn rate_limit_delay_header_alone_is_honoured() {
         started.elapsed()
     );
     assert_eq!(counters.delayed_calls.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn a_chunked_job_list_is_decoded_as_a_whole_one_keeping_only_matched_agent_ids() {
+    let (client, _) = start().await;
+    let streamed = client.list_pending_job_requests(1).await.unwrap();
+    let body = job_list_body(100, 30);
+    let whole: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let expected: Vec<JobRequest> = whole["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|job| serde_json::from_value(job.clone()).unwrap())
+        .collect();
+    assert_eq!(streamed, expected);
+    let job = &streamed[41];
+    assert_eq!(job.request_id, 42);
+    assert_eq!(
+        job.owner.as_ref().unwrap().name.as_deref(),
+        Some("20261203.42")
+    );
+    assert_eq!(job.demands, ["maven", "Agent.Version -gtVersion 2.182.1"]);
+    let ids: Vec<MatchedAgent> = (1..=30).map(|id| MatchedAgent { id }).collect();
+    assert_eq!(job.matched_agents.as_deref(), Some(ids.as_slice()));
+}
+
+#[tokio::test]
+async fn a_chunked_job_list_over_the_limit_stops_being_read_at_the_limit() {
+    let size = job_list_body(100, 30).len() as u64;
+    let limit = size / 3;
+    let (client, _) = start_with_limit(limit).await;
+    let err = client.list_pending_job_requests(1).await.unwrap_err();
+    let AdoError::JobListTooLarge { limit: said, read } = err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(said, limit);
+    // No Content-Length: the limit is found while reading, within one chunk of it.
+    assert!(
+        read > limit && read <= limit + 1024 && read < size,
+        "{read} of {size}"
+    );
+    assert!(err.to_string().contains(&limit.to_string()));
+}
+
+#[tokio::test]
+async fn a_json_labelled_sign_in_page_is_bad_credentials_not_a_decode_error() {
+    let (client, _) = start().await;
+    assert!(matches!(
+        client.list_pending_job_requests(2).await,
+        Err(AdoError::BadCredentials { status: 200 })
+    ));
 }

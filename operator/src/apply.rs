@@ -99,6 +99,12 @@ impl AppliedAgent {
 }
 
 /// Pod creations sent to the API server at once.
+///
+/// A 429 (API priority and fairness) is retried inside kube-rs: its default client retry
+/// policy waits the answer's `Retry-After` (up to 15 attempts) before sending the same create
+/// again, so a throttled create keeps its slot while it waits and a throttling API server never
+/// sees more than this many creates at once (`operator/tests/api_throttling.rs`). Retrying the
+/// same create is safe: a 429 was not applied, and the pod name was chosen before the first try.
 const CREATES_IN_FLIGHT: usize = 8;
 
 /// Everything needed to act on one AgentPool.

@@ -117,6 +117,11 @@ struct RunArgs {
     /// Per-request timeout towards Azure DevOps, in seconds.
     #[arg(long, default_value_t = 10)]
     ado_timeout_seconds: u64,
+    /// Largest job-request list accepted from Azure DevOps, in bytes. A larger one fails the
+    /// poll like an Azure DevOps error (`Ready=False`, reason `JobListTooLarge`, an Event):
+    /// nothing is created or deleted from it, and it is never held in memory whole.
+    #[arg(long, env = "AZP_MAX_JOB_LIST_BYTES", default_value_t = azp_ado::DEFAULT_MAX_JOB_LIST_BYTES, value_parser = clap::value_parser!(u64).range(1024..))]
+    max_job_list_bytes: u64,
     /// Microsoft Entra authority for AgentPools with `spec.auth.workloadIdentity`: the token
     /// endpoint is `<authority>/<tenantId>/oauth2/v2.0/token`. Other clouds:
     /// `https://login.microsoftonline.us`, `https://login.chinacloudapi.cn`.
@@ -287,6 +292,7 @@ fn settings(args: &RunArgs, identity: String) -> anyhow::Result<Settings> {
         allow_insecure_http: args.allow_insecure_http,
         min_poll_spacing: Duration::from_millis(args.min_poll_spacing_ms),
         ado_timeout: Duration::from_secs(args.ado_timeout_seconds),
+        max_job_list_bytes: args.max_job_list_bytes,
         planner: PlannerSettings {
             registration_grace: Duration::from_secs(args.registration_grace_seconds),
             pod_startup_timeout: Duration::from_secs(args.pod_startup_timeout_seconds),

@@ -104,6 +104,8 @@ pub enum Reason {
     TransportError,
     /// An answer the client could not decode.
     UnexpectedResponse,
+    /// The job-request list is larger than `--max-job-list-bytes`.
+    JobListTooLarge,
     /// The access token could not be obtained.
     TokenError,
 }
@@ -153,6 +155,7 @@ impl Reason {
         Reason::Timeout,
         Reason::TransportError,
         Reason::UnexpectedResponse,
+        Reason::JobListTooLarge,
         Reason::TokenError,
     ];
 
@@ -203,6 +206,7 @@ impl Reason {
             Reason::Timeout => "Timeout",
             Reason::TransportError => "TransportError",
             Reason::UnexpectedResponse => "UnexpectedResponse",
+            Reason::JobListTooLarge => "JobListTooLarge",
             Reason::TokenError => "TokenError",
         };
         Cow::Borrowed(name)
@@ -244,6 +248,7 @@ impl From<&AdoError> for Reason {
             AdoError::Timeout { .. } => Reason::Timeout,
             AdoError::Transport { .. } => Reason::TransportError,
             AdoError::Decode { .. } => Reason::UnexpectedResponse,
+            AdoError::JobListTooLarge { .. } => Reason::JobListTooLarge,
             AdoError::Token { .. } => Reason::TokenError,
         }
     }
@@ -300,6 +305,7 @@ mod tests {
                 | Reason::Timeout
                 | Reason::TransportError
                 | Reason::UnexpectedResponse
+                | Reason::JobListTooLarge
                 | Reason::TokenError => {}
             }
             let name = reason.as_str();

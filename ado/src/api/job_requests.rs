@@ -12,6 +12,10 @@ impl AdoClient {
     ///
     /// Uses `completedRequestCount=0`: the full shape (with `matchedAgents`) without finished jobs and without the
     /// 200-item cap of `$top`. Filter with [`JobRequest::is_pending`] / [`JobRequest::is_running`].
+    ///
+    /// The body is decoded while it arrives, keeping only the fields of [`JobRequest`] (of each
+    /// `matchedAgents` entry only the id), and refused with [`AdoError::JobListTooLarge`] past
+    /// [`crate::AdoClientConfig::max_job_list_bytes`].
     pub async fn list_pending_job_requests(
         &self,
         pool_id: i32,
@@ -28,7 +32,8 @@ impl AdoClient {
             not_found: NotFound::Pool(PoolLookup::Id(pool_id)),
             agent_name: None,
         };
-        let requests: Collection<JobRequest> = self.json(call).await?;
+        let requests: Collection<JobRequest> =
+            self.json_streamed(call, self.max_job_list_bytes()).await?;
         Ok(requests.value)
     }
 }

@@ -91,8 +91,9 @@ pub struct JobRequest {
     /// `None` when the response has no `matchedAgents` field (the service did not say);
     /// `Some(vec![])` when it computed that no agent matches.
     ///
-    /// Only ids and names are kept: the list repeats every matching agent for every job
-    /// (500 queued jobs × 500 agents is 250 000 references), and nothing else of it is read.
+    /// Only ids are kept (4 bytes per entry): the list repeats every matching agent for every
+    /// job (1,000 queued jobs × 2,000 agents is 2 million references), and a caller that needs
+    /// a name finds it in the pool's agent list.
     #[serde(default)]
     pub matched_agents: Option<Vec<MatchedAgent>>,
     /// True when every agent of the pool matches.
@@ -164,13 +165,11 @@ impl JobRequest {
     }
 }
 
-/// One entry of `matchedAgents`: the agent's id and name, the rest of the reference skipped.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+/// One entry of `matchedAgents`: the agent's id, the rest of the reference (name, links,
+/// version, status...) skipped while decoding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MatchedAgent {
     /// Agent id.
     pub id: i32,
-    /// Agent name.
-    #[serde(default)]
-    pub name: String,
 }

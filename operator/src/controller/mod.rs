@@ -49,6 +49,8 @@ pub struct Settings {
     pub min_poll_spacing: Duration,
     /// Per-request timeout of the Azure DevOps client.
     pub ado_timeout: Duration,
+    /// Largest job-request list body accepted (`--max-job-list-bytes`).
+    pub max_job_list_bytes: u64,
     /// Planner tunables.
     pub planner: PlannerSettings,
     /// A live pod still Pending after this long makes the AgentPool Degraded.

@@ -137,6 +137,7 @@ impl Controller {
         let mut config = AdoClientConfig::new(url, credential.auth());
         config.allow_insecure_http = self.settings.allow_insecure_http;
         config.request_timeout = self.settings.ado_timeout;
+        config.max_job_list_bytes = self.settings.max_job_list_bytes;
         config.observer = Some(Arc::new(AdoRequestMetrics(self.metrics.clone())));
         config.ca_bundle_pem = ca_bundle.clone();
         let client = AdoClient::new(config)?;

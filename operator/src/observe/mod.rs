@@ -32,10 +32,10 @@ pub fn job_view(job: &JobRequest) -> JobView {
         demands: job.demands.clone(),
         // An empty list means Azure DevOps computed that no agent matches (the job is
         // unservable); a missing field means it did not say, and the planner matches demands.
-        matched_agent_names: job
+        matched_agent_ids: job
             .matched_agents
             .as_ref()
-            .map(|agents| agents.iter().map(|a| a.name.clone()).collect()),
+            .map(|agents| agents.iter().map(|a| a.id).collect()),
         assigned_agent: job.reserved_agent.as_ref().map(|agent| agent.name.clone()),
         queue_time: system_time(job.queue_time).unwrap_or(SystemTime::UNIX_EPOCH),
         received: job.receive_time.is_some(),

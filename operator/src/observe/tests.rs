@@ -19,7 +19,7 @@ fn job_maps_reservation_receipt_and_matches() {
     assert_eq!(view.request_id, 7);
     assert_eq!(view.assigned_agent.as_deref(), Some("ci.linux-abcde"));
     assert!(!view.received && !view.finished && !view.is_pending());
-    assert_eq!(view.matched_agent_names.unwrap().len(), 2);
+    assert_eq!(view.matched_agent_ids, Some(vec![3, 4]));
 
     let pending: JobRequest =
         serde_json::from_value(json!({"requestId": 8, "demands": []})).unwrap();
@@ -30,14 +30,11 @@ fn job_maps_reservation_receipt_and_matches() {
 fn absent_matched_agents_stay_unknown_and_an_empty_list_stays_empty() {
     let absent: JobRequest =
         serde_json::from_value(json!({"requestId": 9, "demands": ["java"]})).unwrap();
-    assert_eq!(job_view(&absent).matched_agent_names, None);
+    assert_eq!(job_view(&absent).matched_agent_ids, None);
     let none_matched: JobRequest =
         serde_json::from_value(json!({"requestId": 10, "demands": ["java"], "matchedAgents": []}))
             .unwrap();
-    assert_eq!(
-        job_view(&none_matched).matched_agent_names,
-        Some(Vec::new())
-    );
+    assert_eq!(job_view(&none_matched).matched_agent_ids, Some(Vec::new()));
 }
 
 #[test]

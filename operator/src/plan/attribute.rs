@@ -7,13 +7,15 @@
 //! is what prevents that duplicate scale-up.
 //!
 //! "Can serve": when Azure DevOps listed `matchedAgents` for the job, an AgentPool can serve it
-//! iff one of its agents or its placeholder is in that list (Azure DevOps did the matching,
-//! offline placeholders included). Otherwise the demands are matched here against the
+//! iff one of its registered agents (its placeholder included) is in that list (Azure DevOps
+//! did the matching, offline placeholders included). The list is compared by agent id: the
+//! poll reads the job list before the agent list, so every agent a job matched is in the agent
+//! list unless it was removed in between (and then it cannot take the job anyway). Otherwise the demands are matched here against the
 //! AgentPool's capabilities plus [`IMPLICIT_CAPABILITIES`] and the ownership capability.
 
 use std::collections::{BTreeMap, HashSet};
 
-use azp_contract::naming::{OWNER_CAPABILITY, placeholder_agent_name};
+use azp_contract::naming::OWNER_CAPABILITY;
 
 use super::index::PoolIndex;
 use super::{AgentPoolView, JobView, PoolKey, PoolSnapshot, RequestId};
@@ -243,30 +245,27 @@ pub(crate) fn attribute_jobs(snapshot: &PoolSnapshot, index: &PoolIndex<'_>) -> 
 struct Candidate<'a> {
     pool: &'a AgentPoolView,
     capabilities: AdvertisedCapabilities,
-    /// Lower-cased names of its registered agents and its placeholder.
-    agent_names: HashSet<String>,
+    /// Ids of its registered agents, its placeholder included.
+    agent_ids: HashSet<i32>,
 }
 
 impl<'a> Candidate<'a> {
     fn new(pool: &'a AgentPoolView, index: &PoolIndex<'_>) -> Self {
-        let mut agent_names: HashSet<String> = index
+        let agent_ids = index
             .agents_of(&pool.key)
             .iter()
-            .map(|agent| agent.name.to_lowercase())
+            .filter_map(|agent| i32::try_from(agent.id).ok())
             .collect();
-        agent_names.insert(placeholder_agent_name(&pool.key).to_lowercase());
         Self {
             pool,
             capabilities: AdvertisedCapabilities::of(pool),
-            agent_names,
+            agent_ids,
         }
     }
 
     fn can_serve(&self, job: &JobView) -> bool {
-        match &job.matched_agent_names {
-            Some(matched) => matched
-                .iter()
-                .any(|name| self.agent_names.contains(&name.to_lowercase())),
+        match &job.matched_agent_ids {
+            Some(matched) => matched.iter().any(|id| self.agent_ids.contains(id)),
             None => self.capabilities.satisfies_all(&job.demands),
         }
     }

@@ -82,7 +82,7 @@ pub(crate) fn job(id: RequestId) -> JobView {
     JobView {
         request_id: id,
         demands: Vec::new(),
-        matched_agent_names: None,
+        matched_agent_ids: None,
         assigned_agent: None,
         queue_time: at(u64::try_from(id).unwrap_or(0)),
         received: false,
@@ -95,8 +95,12 @@ impl JobView {
         self.demands = demands.iter().map(|d| (*d).to_owned()).collect();
         self
     }
-    pub(crate) fn matched(mut self, names: &[String]) -> Self {
-        self.matched_agent_names = Some(names.to_vec());
+    pub(crate) fn matched(mut self, ids: &[i64]) -> Self {
+        self.matched_agent_ids = Some(
+            ids.iter()
+                .map(|id| i32::try_from(*id).unwrap_or(i32::MAX))
+                .collect(),
+        );
         self
     }
     pub(crate) fn assigned_to(mut self, agent: &str) -> Self {

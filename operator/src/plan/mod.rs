@@ -104,9 +104,10 @@ pub struct JobView {
     pub request_id: RequestId,
     /// `demands`, as strings (`"maven"`, `"java -equals /usr/bin/java"`).
     pub demands: Vec<String>,
-    /// Names of `matchedAgents` when Azure DevOps returned them (online or offline agents,
-    /// placeholders included); `None` when the response had no such field.
-    pub matched_agent_names: Option<Vec<String>>,
+    /// Ids of `matchedAgents` when Azure DevOps returned them (online or offline agents,
+    /// placeholders included); `None` when the response had no such field. Ids, not names:
+    /// the list repeats every matching agent for every job, and an id is 4 bytes.
+    pub matched_agent_ids: Option<Vec<i32>>,
     /// Name of `reservedAgent`, once Azure DevOps assigned the job.
     pub assigned_agent: Option<String>,
     /// `queueTime`.

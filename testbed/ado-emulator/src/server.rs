@@ -156,9 +156,13 @@ async fn apis_layer(State(shared): State<AppState>, request: Request, next: Next
             }
         }
     };
+    let body_bytes = axum::body::HttpBody::size_hint(response.body()).exact();
     shared.mutate(|s| {
         s.stats
-            .record(method.as_str(), &template, response.status().as_u16())
+            .record(method.as_str(), &template, response.status().as_u16());
+        if let Some(bytes) = body_bytes {
+            s.stats.record_body(method.as_str(), &template, bytes);
+        }
     });
     response
 }

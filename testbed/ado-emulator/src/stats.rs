@@ -11,9 +11,21 @@ pub struct Stats {
     pub total: u64,
     /// Route key → status → count.
     pub routes: BTreeMap<String, BTreeMap<String, u64>>,
+    /// Route key → the largest response body sent, in bytes (bodies of known length).
+    #[serde(default, rename = "largestBodyBytes")]
+    pub largest_body_bytes: BTreeMap<String, u64>,
 }
 
 impl Stats {
+    /// Records the size of one response body of `method template`, keeping the largest.
+    pub fn record_body(&mut self, method: &str, template: &str, bytes: u64) {
+        let largest = self
+            .largest_body_bytes
+            .entry(format!("{method} {template}"))
+            .or_default();
+        *largest = (*largest).max(bytes);
+    }
+
     /// Records one answered request.
     pub fn record(&mut self, method: &str, template: &str, status: u16) {
         self.total += 1;

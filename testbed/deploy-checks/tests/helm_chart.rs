@@ -92,6 +92,8 @@ fn values_schema_rejects_wrong_types_and_unknown_keys() {
         "grafanaDashboard.enabled=yes",
         "operator.podStartupTimeoutSeconds=0",
         "operator.podFinishTimeoutSeconds=0",
+        "operator.maxJobListBytes=512",
+        "operator.maxJobListBytes=64MiB",
     ] {
         let error = helm
             .template(&[], &[set])
@@ -468,6 +470,7 @@ fn operator_env_env_from_extra_args_and_startup_flags_reach_the_container() {
             "extraArgs[0]=--lease-duration-seconds=30",
             "operator.podStartupTimeoutSeconds=900",
             "operator.podFinishTimeoutSeconds=120",
+            "operator.maxJobListBytes=134217728",
         ],
     ));
     let container = &of_kind(&docs, "Deployment")[0]["spec"]["template"]["spec"]["containers"][0];
@@ -499,5 +502,7 @@ fn operator_env_env_from_extra_args_and_startup_flags_reach_the_container() {
         args.contains(&"--pod-finish-timeout-seconds=120"),
         "{args:?}"
     );
+    // A large integer must not reach the flag in float notation (1.34217728e+08).
+    assert!(args.contains(&"--max-job-list-bytes=134217728"), "{args:?}");
     assert_eq!(args.last(), Some(&"--lease-duration-seconds=30"));
 }

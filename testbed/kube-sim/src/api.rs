@@ -85,6 +85,8 @@ pub struct Cluster {
     pub stopping: tokio_util::sync::CancellationToken,
     /// Injected failures (tests).
     pub faults: crate::faults::Faults,
+    /// Requests recorded for tests (nothing until a test asks).
+    pub journal: crate::journal::Journal,
     /// Cancelled (and replaced) to end every open watch at once.
     watch_epoch: std::sync::Mutex<tokio_util::sync::CancellationToken>,
 }
@@ -130,6 +132,7 @@ impl Cluster {
             config,
             stopping: tokio_util::sync::CancellationToken::new(),
             faults: Default::default(),
+            journal: Default::default(),
             watch_epoch: Default::default(),
         };
         let mut names: Vec<String> = ["default", "kube-system", "kube-public", "kube-node-lease"]

@@ -21,6 +21,20 @@ pub struct Fault {
 }
 
 impl Fault {
+    /// The API server's priority-and-fairness answer to the next `times` pod creates:
+    /// 429 `TooManyRequests` with `Retry-After: retry_after_seconds` (the header, and
+    /// `retryAfterSeconds` in the Status details). It matches every `POST` whose path contains
+    /// `/pods`: pod creates, and evictions or bindings if a test sends them.
+    pub fn throttle_pod_creates(times: usize, retry_after_seconds: u64) -> Self {
+        Self {
+            method: Some("POST".into()),
+            path_contains: "/pods".into(),
+            code: 429,
+            times,
+            retry_after_seconds: Some(retry_after_seconds),
+        }
+    }
+
     fn error(&self) -> ApiError {
         let reason = match self.code {
             409 => "Conflict",

@@ -16,6 +16,7 @@ pub mod faults;
 pub mod fields;
 mod gc;
 pub mod http;
+pub mod journal;
 pub mod kubelet;
 pub mod managed;
 pub mod meta;

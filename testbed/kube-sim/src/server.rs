@@ -97,6 +97,17 @@ impl RunningKubeSim {
         self.cluster.faults.add(fault);
     }
 
+    /// From now on, records when each request with `method` and a path ending in `path_suffix`
+    /// is answered, and with which status (see [`Self::journal`]).
+    pub fn record_requests(&self, method: &str, path_suffix: &str) {
+        self.cluster.journal.record(method, path_suffix);
+    }
+
+    /// The requests recorded since [`Self::record_requests`].
+    pub fn journal(&self) -> Vec<crate::journal::JournalEntry> {
+        self.cluster.journal.entries()
+    }
+
     /// Ends every open watch now, as an API server restart would.
     pub fn end_watches(&self) {
         self.cluster.end_watches();

@@ -747,3 +747,45 @@ async fn injected_faults_fail_matching_requests_and_kube_rs_retries_429() {
     );
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn throttled_pod_creates_answer_429_with_retry_after_and_the_journal_shows_the_pacing() {
+    let (sim, client) = start().await;
+    sim.record_requests("POST", "/pods");
+    sim.inject_fault(azp_kube_sim::Fault::throttle_pod_creates(1, 1));
+    let pods: Api<Pod> = Api::namespaced(client, "default");
+    // A ConfigMap create is not a pod create: neither throttled nor recorded.
+    let cms: Api<ConfigMap> = Api::default_namespaced(pods.clone().into_client());
+    let cm: ConfigMap = serde_json::from_value(json!({"metadata": {"name": "c"}})).unwrap();
+    cms.create(&PostParams::default(), &cm).await.unwrap();
+
+    let started = std::time::Instant::now();
+    let pod: Pod = serde_json::from_value(pod_json("p")).unwrap();
+    pods.create(&PostParams::default(), &pod).await.unwrap();
+    assert!(started.elapsed() >= std::time::Duration::from_millis(900));
+    let journal = sim.journal();
+    let statuses: Vec<u16> = journal.iter().map(|e| e.status).collect();
+    assert_eq!(statuses, [429, 201], "{journal:?}");
+    assert!(
+        journal
+            .iter()
+            .all(|e| e.path == "/api/v1/namespaces/default/pods")
+    );
+    assert!(
+        journal[1].at - journal[0].at >= std::time::Duration::from_millis(950),
+        "the retry waited for Retry-After: {:?}",
+        journal[1].at - journal[0].at
+    );
+
+    // The header itself, as a client without kube-rs' retry sees it.
+    sim.inject_fault(azp_kube_sim::Fault::throttle_pod_creates(1, 7));
+    let response = reqwest::Client::new()
+        .post(format!("{}/api/v1/namespaces/default/pods", sim.url()))
+        .json(&pod_json("q"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 429);
+    assert_eq!(response.headers()["retry-after"], "7");
+    sim.shutdown().await;
+}

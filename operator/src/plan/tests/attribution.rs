@@ -72,13 +72,11 @@ fn azure_devops_matched_agents_decide_over_local_demand_matching() {
     let pod_agent_b = agent(7, "b", "b-x1");
     let jobs = vec![
         // Demands say only b could serve, but Azure DevOps matched a's placeholder.
-        job(1)
-            .demands(&["gpu"])
-            .matched(std::slice::from_ref(&placeholder_a.name)),
+        job(1).demands(&["gpu"]).matched(&[placeholder_a.id]),
         // A job matched to b's running agent only.
-        job(2).matched(std::slice::from_ref(&pod_agent_b.name)),
+        job(2).matched(&[pod_agent_b.id]),
         // Matched only an agent of some other tool: nobody here serves it.
-        job(3).matched(&["someone-elses-agent".into()]),
+        job(3).matched(&[999]),
     ];
     let snap = snapshot(
         vec![a, b],
@@ -111,13 +109,14 @@ fn an_empty_match_list_is_unservable_but_a_missing_one_falls_back_to_demands() {
 }
 
 #[test]
-fn placeholder_name_counts_even_before_the_placeholder_is_observed() {
-    // The placeholder was just registered; Azure DevOps already lists it, our agent list not yet.
-    let name = azp_contract::naming::placeholder_agent_name(&key("a"));
+fn a_matched_id_counts_only_for_the_agent_pool_that_owns_that_agent() {
+    // Agent ids, not names, decide: an agent of another tool that happens to carry the
+    // placeholder's name (another id) is not ours.
+    let ours = placeholder(100, "a");
     let snap = snapshot(
         vec![pool("a", &[])],
-        vec![job(1).matched(&[name])],
-        vec![],
+        vec![job(1).matched(&[ours.id]), job(2).matched(&[101])],
+        vec![ours],
         vec![],
         at(1),
     );

@@ -237,6 +237,14 @@ async fn stats_count_by_route_template_and_reset() {
         json!({"401": 1})
     );
     assert_eq!(counted["total"], 4, "control calls are not counted");
+    // The size of the largest answer per route: the job list's JSON, not the 401's.
+    let largest = &counted["largestBodyBytes"];
+    assert!(
+        largest["GET /_apis/distributedtask/pools/{poolId}/jobrequests"]
+            .as_u64()
+            .is_some_and(|bytes| bytes >= r#"{"count":0,"value":[]}"#.len() as u64),
+        "{largest}"
+    );
     assert_eq!(emu.emu.stats().total, 4);
     assert_eq!(
         emu.http
@@ -245,5 +253,8 @@ async fn stats_count_by_route_template_and_reset() {
             .await,
         StatusCode::NO_CONTENT
     );
-    assert_eq!(stats(&emu).await, json!({"total": 0, "routes": {}}));
+    assert_eq!(
+        stats(&emu).await,
+        json!({"total": 0, "routes": {}, "largestBodyBytes": {}})
+    );
 }

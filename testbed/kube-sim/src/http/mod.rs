@@ -95,7 +95,7 @@ async fn dispatch(
         Some(injected) => Err(injected),
         None => handle(&app, &method, &uri, &headers, body).await,
     };
-    match result {
+    let response = match result {
         Ok(resp) => {
             tracing::debug!(%method, %path, status = resp.status().as_u16(), "request");
             resp
@@ -104,7 +104,11 @@ async fn dispatch(
             tracing::debug!(%method, %path, code = e.code, reason = e.reason, message = %e.message, "request failed");
             e.into_response()
         }
-    }
+    };
+    app.cluster
+        .journal
+        .answered(method.as_str(), &path, response.status().as_u16());
+    response
 }
 
 async fn handle(

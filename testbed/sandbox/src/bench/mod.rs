@@ -6,6 +6,7 @@
 //! binary, as a child process; its peak RSS and CPU come from `/proc`.
 
 pub mod list_calls;
+pub mod phases;
 pub mod player;
 pub mod pod_clock;
 pub mod proc_stats;
@@ -42,7 +43,8 @@ pub enum Triggers {
 /// Flags of `bench`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct BenchArgs {
-    /// Scenarios to run (repeatable; default: all three).
+    /// Scenarios to run (repeatable; default: burst, trickle and many-pools; `huge` only
+    /// when named).
     #[arg(long = "scenario", value_enum)]
     pub scenarios: Vec<ScenarioKind>,
     /// Trigger modes.

@@ -166,6 +166,7 @@ mod tests {
     #[test]
     fn both_alternates_the_modes_and_figures_follow_the_pods() {
         let mut plan = ScenarioPlan {
+            ado_pools: vec!["Linux".into()],
             agent_pools: vec![
                 AgentPoolSpec::new("a", "Linux"),
                 AgentPoolSpec::new("b", "Linux"),

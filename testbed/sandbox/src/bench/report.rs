@@ -137,6 +137,10 @@ pub struct ScenarioReport {
     /// Pod created → agent online and queue → assigned, per `spec.registration` mode.
     pub by_registration:
         std::collections::BTreeMap<String, super::registration::RegistrationFigures>,
+    /// The largest job-request list the emulator sent during the run, in bytes.
+    pub largest_job_list_bytes: Option<u64>,
+    /// Where the time went: Azure DevOps round trips, pod creates and their rate.
+    pub phases: Option<super::phases::Phases>,
     /// Anything that qualifies the figures.
     pub notes: Vec<String>,
 }
@@ -163,8 +167,8 @@ fn latency_cell(summary: Option<&LatencySummary>) -> String {
 /// The Markdown table of a report, one row per scenario run.
 pub fn markdown_table(scenarios: &[ScenarioReport]) -> String {
     let mut out = String::from(
-        "| scenario | trigger | agents | jobs (done) | AgentPools / ADO pools | minIdle | queue→pod p50/p99/max ms | queue→assigned p50/p99/max ms | operator ADO req/min | job-list calls per pool per interval: run (idle) | list calls brought forward / max in one interval | pods per job | excess pods | pods without job | idle agent-s | operator peak RSS MiB | operator CPU s | by registration: pod→online / queue→assigned p50 ms |\n\
-         |---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+        "| scenario | trigger | agents | jobs (done) | AgentPools / ADO pools | minIdle | queue→pod p50/p99/max ms | queue→assigned p50/p99/max ms | operator ADO req/min | job-list calls per pool per interval: run (idle) | list calls brought forward / max in one interval | pods per job | excess pods | pods without job | idle agent-s | operator peak RSS MiB | operator CPU s | largest job list KiB | pods created/s | by registration: pod→online / queue→assigned p50 ms |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for s in scenarios {
         let (rss, cpu) = s.operator.map_or_else(
@@ -177,7 +181,7 @@ pub fn markdown_table(scenarios: &[ScenarioReport]) -> String {
             },
         );
         out.push_str(&format!(
-            "| {} | {} | {} | {} ({}) | {} / {} | {} | {} | {} | {:.1} | {:.2}{} | {} | {:.2} | {} | {} | {:.1} | {} | {} | {} |\n",
+            "| {} | {} | {} | {} ({}) | {} / {} | {} | {} | {} | {:.1} | {:.2}{} | {} | {:.2} | {} | {} | {:.1} | {} | {} | {} | {} | {} |\n",
             s.scenario,
             s.trigger.label(),
             s.agents.label(),
@@ -205,6 +209,12 @@ pub fn markdown_table(scenarios: &[ScenarioReport]) -> String {
             s.idle_agent_seconds,
             rss,
             cpu,
+            s.largest_job_list_bytes
+                .map_or_else(|| "–".to_owned(), |b| format!("{:.0}", b as f64 / 1024.0)),
+            s.phases.as_ref().map_or_else(
+                || "–".to_owned(),
+                |p| format!("{:.1}", p.pod_creates.per_second)
+            ),
             super::registration::cell(&s.by_registration),
         ));
     }
@@ -247,6 +257,8 @@ mod tests {
                 cpu_seconds: 1.234,
             }),
             by_registration: Default::default(),
+            largest_job_list_bytes: Some(10_240),
+            phases: None,
             notes: vec![],
         }
     }
@@ -260,7 +272,11 @@ mod tests {
         assert!(lines.iter().all(|l| l.matches('|').count() == header_cells));
         assert!(lines[2].starts_with("| burst | hooks | in-process | 20 (19) | 3 / 1 | 2 |"));
         assert!(lines[2].contains("| 120 / 450 / 450 | – |"), "{}", lines[2]);
-        assert!(lines[2].contains("| 21.5 | 1.23 | – |"));
+        assert!(
+            lines[2].contains("| 21.5 | 1.23 | 10 | – | – |"),
+            "{}",
+            lines[2]
+        );
         assert!(lines[2].contains("| 1.00 (1.00) |"), "{}", lines[2]);
         assert!(lines[3].starts_with("| trickle |"));
     }

@@ -118,7 +118,9 @@ impl Rig {
             registration_grace: Duration::from_secs(30),
             hook_secret_file,
             log_file: dir.path().join("operator.log"),
-            log_filter: "warn".into(),
+            // One debug line per Azure DevOps attempt, with its duration: the bench's
+            // breakdown of where a run's time goes (`bench/phases.rs`).
+            log_filter: "warn,azp_ado::client=debug".into(),
             marker: uuid::Uuid::new_v4().simple().to_string(),
             entra_authority: emulator.base_url(),
         };

@@ -12,7 +12,7 @@ use super::pod_clock::{ObservedPod, PodClock};
 use super::proc_stats::{self, ProcessUsage};
 use super::report::{AgentMode, ScenarioReport, TriggerMode};
 use super::rig::{Rig, RigOptions};
-use super::scenario::{ADO_POOL, ScenarioKind, ScenarioPlan};
+use super::scenario::{ScenarioKind, ScenarioPlan};
 use super::stats::LatencySummary;
 use crate::harness::Binaries;
 
@@ -74,7 +74,7 @@ pub async fn run_scenario(
     let pat = format!("bench-{}", uuid::Uuid::new_v4().simple());
     let player = AgentPlayerRuntime::new(pat.clone(), None)?;
     let rig = Rig::start(RigOptions {
-        ado_pools: vec![ADO_POOL.to_owned()],
+        ado_pools: plan.ado_pools.clone(),
         pat,
         hooks: settings.trigger == TriggerMode::Hooks,
         min_poll_spacing: settings.min_poll_spacing,
@@ -100,6 +100,8 @@ async fn measure(
     warm_up(plan, rig, player).await?;
     let mut notes = Vec::new();
 
+    // The emulator counts list calls of every Azure DevOps pool together (`huge` has two).
+    let ado_pools = plan.ado_pools.len().max(1) as f64;
     let idle_list_rate = if settings.idle_intervals > 0 {
         rig.reset_stats().await?;
         let window = settings.poll_interval * settings.idle_intervals;
@@ -109,7 +111,7 @@ async fn measure(
             "idle window: {calls} job-request list calls in {} poll intervals before any job",
             settings.idle_intervals
         ));
-        Some(calls as f64 / f64::from(settings.idle_intervals))
+        Some(calls as f64 / f64::from(settings.idle_intervals) / ado_pools)
     } else {
         None
     };
@@ -120,6 +122,7 @@ async fn measure(
         settings.start_delay.as_millis()
     ));
     rig.reset_stats().await?;
+    rig.kube_sim.record_requests("POST", "/pods");
     player.reset_request_counts();
     let cpu_before = operator_usage(rig).map(|u| u.cpu_seconds);
     let started = Utc::now();
@@ -131,7 +134,7 @@ async fn measure(
             let id = rig
                 .emulator
                 .queue_job(QueueJob {
-                    pool: ADO_POOL.into(),
+                    pool: job.ado_pool.clone(),
                     demands: job.demands.clone(),
                     duration_seconds: settings.job_seconds,
                     ..QueueJob::default()
@@ -154,6 +157,11 @@ async fn measure(
     }
     let ended = Utc::now();
     let stats = rig.emulator.stats();
+    let operator_log = std::fs::read_to_string(rig.dir().join("operator.log")).unwrap_or_default();
+    let phases = super::phases::Phases {
+        ado_round_trips: super::phases::ado_round_trips(&operator_log, started),
+        pod_creates: super::phases::pod_creates(&rig.kube_sim.journal()),
+    };
     let usage = operator_usage(rig);
     // A pod created late (a duplicate after the queue drained) must still be counted: watch
     // one more poll interval before counting pods.
@@ -227,7 +235,7 @@ async fn measure(
         jobs: request_ids.len(),
         jobs_finished,
         agent_pools: plan.agent_pools.len(),
-        ado_pools: 1,
+        ado_pools: plan.ado_pools.len(),
         min_idle_total,
         poll_interval_seconds: settings.poll_interval.as_secs_f64(),
         min_poll_spacing_ms: u64::try_from(settings.min_poll_spacing.as_millis())
@@ -239,7 +247,7 @@ async fn measure(
         operator_requests_by_route: operator_by_route,
         operator_ado_requests_per_minute: operator_requests as f64 / minutes,
         job_list_calls,
-        job_list_calls_per_pool_per_interval: job_list_calls as f64 / intervals,
+        job_list_calls_per_pool_per_interval: job_list_calls as f64 / ado_pools / intervals,
         idle_job_list_calls_per_pool_per_interval: idle_list_rate,
         job_list_spacing: Some(job_list_spacing),
         pods_created: pods.len(),
@@ -249,6 +257,8 @@ async fn measure(
         idle_agent_seconds,
         operator: usage,
         by_registration,
+        largest_job_list_bytes: stats.largest_body_bytes.get(JOB_LIST_ROUTE).copied(),
+        phases: Some(phases),
         notes,
     };
     report.notes.sort();
@@ -335,8 +345,11 @@ async fn warm_up(
     rig: &Rig,
     player: &AgentPlayerRuntime,
 ) -> Result<(), RunError> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
     let wanted_idle = plan.min_idle_total() as usize;
+    // 120 s, plus 100 ms per idle agent: `huge` starts 1,000 of them, each with a pod and,
+    // for operator-minted registrations, an RSA key.
+    let limit = Duration::from_secs(120) + Duration::from_millis(100) * wanted_idle as u32;
+    let deadline = tokio::time::Instant::now() + limit;
     loop {
         let placeholders = rig
             .emulator
@@ -354,7 +367,8 @@ async fn warm_up(
         }
         if tokio::time::Instant::now() >= deadline {
             return Err(RunError::WarmUp(format!(
-                "after 120 s: {placeholders}/{} placeholders, {online}/{wanted_idle} idle agents online (operator log: {})",
+                "after {} s: {placeholders}/{} placeholders, {online}/{wanted_idle} idle agents online (operator log: {})",
+                limit.as_secs(),
                 plan.agent_pools.len(),
                 rig.dir().join("operator.log").display()
             )));
@@ -470,6 +484,7 @@ mod tests {
                 .iter()
                 .map(|(r, n)| ((*r).to_owned(), [("200".to_owned(), *n)].into()))
                 .collect(),
+            ..Default::default()
         };
         let player = [
             (

@@ -6,8 +6,15 @@ use serde::Serialize;
 
 use crate::harness::AgentPoolSpec;
 
-/// Name of the single Azure DevOps pool every scenario uses (rule 1 is about sharing it).
+/// Name of the Azure DevOps pool every scenario uses (rule 1 is about sharing it); `huge`
+/// adds [`SECOND_ADO_POOL`].
 pub const ADO_POOL: &str = "Linux";
+
+/// The second Azure DevOps pool of `huge`.
+pub const SECOND_ADO_POOL: &str = "Linux-2";
+
+/// AgentPools of `huge`: half on each Azure DevOps pool.
+pub const HUGE_AGENT_POOLS: usize = 20;
 
 /// Which scenario.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
@@ -19,6 +26,9 @@ pub enum ScenarioKind {
     Trickle,
     /// K AgentPools on one Azure DevOps pool, each with its own jobs.
     ManyPools,
+    /// 20 AgentPools on 2 Azure DevOps pools, each with its own jobs; with `--jobs 1000
+    /// --min-idle 50` that is 1,000 waiting jobs and 2,000 agent pods (1,000 idle ones).
+    Huge,
 }
 
 impl ScenarioKind {
@@ -28,6 +38,7 @@ impl ScenarioKind {
             Self::Burst => "burst",
             Self::Trickle => "trickle",
             Self::ManyPools => "many-pools",
+            Self::Huge => "huge",
         }
     }
 }
@@ -35,6 +46,8 @@ impl ScenarioKind {
 /// One job to queue: its demands and when (after the start of the measured run).
 #[derive(Debug, Clone, PartialEq)]
 pub struct PlannedJob {
+    /// The Azure DevOps pool it is queued in.
+    pub ado_pool: String,
     /// Demands (capability names).
     pub demands: Vec<String>,
     /// Offset from the start of the run.
@@ -44,6 +57,8 @@ pub struct PlannedJob {
 /// A concrete run: AgentPools and a job schedule.
 #[derive(Debug, Clone)]
 pub struct ScenarioPlan {
+    /// The Azure DevOps pools the AgentPools and jobs use.
+    pub ado_pools: Vec<String>,
     /// The AgentPools to create.
     pub agent_pools: Vec<AgentPoolSpec>,
     /// The jobs, in arrival order.
@@ -75,7 +90,11 @@ pub struct ScenarioKnobs {
 }
 
 fn pool(name: &str, knobs: &ScenarioKnobs, max_agents: usize) -> AgentPoolSpec {
-    let mut spec = AgentPoolSpec::new(name, ADO_POOL);
+    pool_on(ADO_POOL, name, knobs, max_agents)
+}
+
+fn pool_on(ado_pool: &str, name: &str, knobs: &ScenarioKnobs, max_agents: usize) -> AgentPoolSpec {
+    let mut spec = AgentPoolSpec::new(name, ado_pool);
     spec.min_idle = knobs.min_idle;
     spec.max_agents = u32::try_from(max_agents.max(1)).unwrap_or(u32::MAX);
     spec.poll_interval = knobs.poll_interval.clone();
@@ -103,19 +122,26 @@ pub fn plan(kind: ScenarioKind, knobs: &ScenarioKnobs, rng: &mut impl rand::Rng)
             let shapes: [&[&str]; 3] = [&[], &["java"], &["java", "docker"]];
             let jobs = (0..knobs.jobs)
                 .map(|i| PlannedJob {
+                    ado_pool: ADO_POOL.into(),
                     demands: shapes[i % 3].iter().map(|d| (*d).to_owned()).collect(),
                     at: Duration::ZERO,
                 })
                 .collect();
-            ScenarioPlan { agent_pools, jobs }
+            ScenarioPlan {
+                ado_pools: vec![ADO_POOL.into()],
+                agent_pools,
+                jobs,
+            }
         }
         ScenarioKind::Trickle => {
             let agent_pools = vec![pool("trickle", knobs, 1000)];
             ScenarioPlan {
+                ado_pools: vec![ADO_POOL.into()],
                 agent_pools,
                 jobs: poisson_arrivals(knobs.rate_per_second, knobs.trickle_window, rng)
                     .into_iter()
                     .map(|at| PlannedJob {
+                        ado_pool: ADO_POOL.into(),
                         demands: Vec::new(),
                         at,
                     })
@@ -133,11 +159,41 @@ pub fn plan(kind: ScenarioKind, knobs: &ScenarioKnobs, rng: &mut impl rand::Rng)
                 .collect();
             let jobs = (0..knobs.jobs)
                 .map(|i| PlannedJob {
+                    ado_pool: ADO_POOL.into(),
                     demands: vec![format!("pool-{:03}", i % k)],
                     at: Duration::ZERO,
                 })
                 .collect();
-            ScenarioPlan { agent_pools, jobs }
+            ScenarioPlan {
+                ado_pools: vec![ADO_POOL.into()],
+                agent_pools,
+                jobs,
+            }
+        }
+        ScenarioKind::Huge => {
+            // AgentPool i serves Azure DevOps pool i % 2 and the jobs demanding `pool-i`: two
+            // shared polls (rule 1) of ten AgentPools each, every job for exactly one of them.
+            let k = HUGE_AGENT_POOLS;
+            let ado_pools = [ADO_POOL, SECOND_ADO_POOL];
+            let per_pool = knobs.jobs.div_ceil(k) + knobs.min_idle as usize;
+            let agent_pools = (0..k)
+                .map(|i| {
+                    let name = format!("pool-{i:03}");
+                    pool_on(ado_pools[i % 2], &name, knobs, per_pool).capability(&name, "true")
+                })
+                .collect();
+            let jobs = (0..knobs.jobs)
+                .map(|i| PlannedJob {
+                    ado_pool: ado_pools[i % k % 2].into(),
+                    demands: vec![format!("pool-{:03}", i % k)],
+                    at: Duration::ZERO,
+                })
+                .collect();
+            ScenarioPlan {
+                ado_pools: ado_pools.iter().map(|p| (*p).to_owned()).collect(),
+                agent_pools,
+                jobs,
+            }
         }
     }
 }
@@ -204,6 +260,36 @@ mod tests {
         assert!(plan.agent_pools.iter().all(|p| p.ado_pool == ADO_POOL));
         assert_eq!(plan.jobs[5].demands, ["pool-001"]);
         assert!(plan.agent_pools[1].capabilities.contains_key("pool-001"));
+    }
+
+    #[test]
+    fn huge_puts_twenty_agent_pools_on_two_azure_devops_pools_and_each_job_in_its_pools_one() {
+        let knobs = ScenarioKnobs {
+            jobs: 1000,
+            min_idle: 50,
+            ..knobs()
+        };
+        let plan = plan(
+            ScenarioKind::Huge,
+            &knobs,
+            &mut rand::rngs::StdRng::seed_from_u64(1),
+        );
+        assert_eq!(plan.ado_pools, [ADO_POOL, SECOND_ADO_POOL]);
+        assert_eq!(plan.agent_pools.len(), 20);
+        assert_eq!(plan.jobs.len(), 1000);
+        // 1,000 idle agents and a pod per job: 2,000 agents.
+        assert_eq!(plan.min_idle_total(), 1000);
+        for (i, job) in plan.jobs.iter().enumerate() {
+            let pool = &plan.agent_pools[i % 20];
+            assert_eq!(job.demands, std::slice::from_ref(&pool.name));
+            assert_eq!(job.ado_pool, pool.ado_pool, "job {i}");
+        }
+        let on_second = plan
+            .agent_pools
+            .iter()
+            .filter(|p| p.ado_pool == SECOND_ADO_POOL)
+            .count();
+        assert_eq!(on_second, 10);
     }
 
     #[test]

@@ -67,4 +67,19 @@ async fn a_tiny_burst_reports_every_figure_with_its_mode() {
     assert!(row["operator"]["peakRssMib"].is_number(), "{row}");
     assert!(row["operator"]["cpuSeconds"].is_number(), "{row}");
     assert!(row["operatorRequestsByRoute"].is_object(), "{row}");
+    // The breakdown: the operator's own list calls (from its log) and the pods it created
+    // (from the API server's journal), and the size of the largest list sent.
+    assert!(
+        row["largestJobListBytes"].as_u64().is_some_and(|b| b > 0),
+        "{row}"
+    );
+    let phases = &row["phases"];
+    assert!(
+        phases["adoRoundTrips"]["GET pools/{poolId}/jobrequests"]["count"]
+            .as_u64()
+            .is_some_and(|n| n >= 1),
+        "{phases}"
+    );
+    assert_eq!(phases["podCreates"]["created"], 3, "{phases}");
+    assert_eq!(phases["podCreates"]["throttled"], 0, "{phases}");
 }

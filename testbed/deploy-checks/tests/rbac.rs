@@ -44,7 +44,7 @@ use Scope::{Operator, Watched};
 
 const CALL_SITES: &[CallSite] = &[
     CallSite {
-        file: "controller.rs",
+        file: "controller/mod.rs",
         pattern: r"\.list\(",
         needs: &[(Watched, "azp.dev", "agentpools", &["list"])],
     },
@@ -209,7 +209,7 @@ fn required() -> BTreeSet<Permission> {
 fn every_kubernetes_call_in_the_operator_is_in_the_permission_table() {
     let sources = operator_sources();
     assert!(
-        sources.contains_key("controller.rs"),
+        sources.contains_key("controller/mod.rs"),
         "operator/src not found"
     );
     let call = Regex::new(CALL_PATTERN).unwrap();
@@ -267,7 +267,8 @@ fn every_permission_table_row_still_matches_the_operator() {
 
 #[test]
 fn every_api_kind_the_operator_uses_is_known() {
-    let kind = Regex::new(r"Api<(\w+)>").unwrap();
+    // A generic helper's `Api<K>` (one upper-case letter) is not a kind: its callers name theirs.
+    let kind = Regex::new(r"Api<(\w\w+)>").unwrap();
     let mut unknown = BTreeSet::new();
     for (file, code) in operator_sources() {
         for capture in kind.captures_iter(&code) {

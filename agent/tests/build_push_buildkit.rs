@@ -298,11 +298,21 @@ fn a_push_the_registry_rejects_once_is_retried_and_the_image_arrives() {
     let buildkitd = Buildkitd::start();
     let context = setup.context("ctx", MULTI_STAGE);
     let repository = format!("{}/team/retried", proxy.host);
+    // No registry cache: its export writes blobs to the same repository, and the one injected
+    // fault could land there instead (BuildKit exports the cache with ignore-error=true, so the
+    // build would rightly succeed without a retry, and this test would prove nothing).
     let output = setup.build_push(
         &buildkitd.addr,
         &context,
         &repository,
-        &["--tag", "v1", "--build-arg", "GREETING=retried"],
+        &[
+            "--tag",
+            "v1",
+            "--build-arg",
+            "GREETING=retried",
+            "--cache",
+            "none",
+        ],
     );
     let (stdout, stderr) = text(&output);
     assert!(

@@ -3,7 +3,8 @@
 //! Every step is idempotent and tolerant of races (a pod already gone, an agent already
 //! removed), because the next plan is built from a fresh read and repeats what did not stick.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use azp_ado::{AdoClient, AdoError, AgentQuery, NewAgent};
 use azp_contract::{AgentPoolRef, labels, naming};
@@ -16,6 +17,7 @@ use serde_json::json;
 use tracing::{info, warn};
 
 use crate::crd::AgentPool;
+use crate::mint::reserve::KeyReserve;
 use crate::plan::{AgentId, DeleteReason, Plan};
 use crate::render::{RenderError, new_pod_name, render_pod};
 use crate::status::FIELD_MANAGER;
@@ -80,21 +82,13 @@ pub struct AppliedAgent {
 }
 
 impl AppliedAgent {
-    fn of(target: &Target<'_>, id: AgentId) -> Self {
-        let name = target.agent_names.get(&id).cloned();
-        let pod = name.as_ref().and_then(|name| {
-            target.pods_by_agent.get(name).cloned().or_else(|| {
-                // `<namespace>.<pod>` (contract::naming::pod_agent_name); placeholders have none.
-                let namespace = target.pool.metadata.namespace.as_deref()?;
-                name.strip_prefix(namespace)?
-                    .strip_prefix('.')
-                    .filter(|pod| {
-                        !azp_contract::naming::is_placeholder_name(name) && !pod.contains('.')
-                    })
-                    .map(str::to_owned)
-            })
-        });
-        Self { id, name, pod }
+    fn of(plan: &Plan, id: AgentId) -> Self {
+        let named = plan.names.agent(id);
+        Self {
+            id,
+            name: named.map(|agent| agent.name.clone()),
+            pod: named.and_then(|agent| agent.pod.clone()),
+        }
     }
 }
 
@@ -105,7 +99,7 @@ impl AppliedAgent {
 /// again, so a throttled create keeps its slot while it waits and a throttling API server never
 /// sees more than this many creates at once (`operator/tests/api_throttling.rs`). Retrying the
 /// same create is safe: a 429 was not applied, and the pod name was chosen before the first try.
-const CREATES_IN_FLIGHT: usize = 8;
+pub(crate) const CREATES_IN_FLIGHT: usize = 8;
 
 /// Everything needed to act on one AgentPool.
 pub struct Target<'a> {
@@ -119,10 +113,17 @@ pub struct Target<'a> {
     pub ado: &'a AdoClient,
     /// Azure DevOps pool id.
     pub pool_id: i32,
-    /// Agent names by id, from the observation the plan was built from.
-    pub agent_names: &'a HashMap<AgentId, String>,
-    /// Pod names by agent name.
-    pub pods_by_agent: &'a HashMap<String, String>,
+    /// Agent keys generated ahead of need (operator-minted registrations).
+    pub keys: &'a Arc<KeyReserve>,
+}
+
+/// A pod just created: what its registration Secret's owner reference needs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CreatedPod {
+    /// Pod name.
+    pub name: String,
+    /// Pod uid.
+    pub uid: String,
 }
 
 fn ado_id(id: AgentId) -> i32 {
@@ -149,7 +150,7 @@ pub async fn apply_plan(target: &Target<'_>, plan: &Plan) -> Result<Applied, App
                 info!(agent_id, ?reason, "registration removed");
                 applied
                     .registrations_removed
-                    .push(AppliedAgent::of(target, *agent_id));
+                    .push(AppliedAgent::of(plan, *agent_id));
             }
             // It picked up a job after all: leave it; the next sweep looks again.
             Err(AdoError::AgentBusy { .. }) => {}
@@ -165,19 +166,13 @@ pub async fn apply_plan(target: &Target<'_>, plan: &Plan) -> Result<Applied, App
             Ok(_) | Err(AdoError::AgentNotFound { .. }) => {}
             Err(error) => return Err(error.into()),
         }
-        let pod = target
-            .agent_names
-            .get(agent_id)
-            .and_then(|name| target.pods_by_agent.get(name));
-        applied.disabled.push(AppliedAgent {
-            id: *agent_id,
-            name: target.agent_names.get(agent_id).cloned(),
-            pod: pod.cloned(),
-        });
+        let agent = AppliedAgent::of(plan, *agent_id);
+        let pod = agent.pod.clone();
+        applied.disabled.push(agent);
         if let Some(pod) = pod {
             annotate(
                 &target.pods,
-                pod,
+                &pod,
                 labels::DRAINING,
                 &Timestamp::now().to_string(),
             )
@@ -200,7 +195,7 @@ async fn delete_pods(
 ) -> Result<(), ApplyError> {
     for (pod, reason) in &plan.delete_pods {
         if matches!(reason, DeleteReason::StartTimeout { .. })
-            && picked_up_a_job(target, pod).await?
+            && picked_up_a_job(target, plan.names.agent_of_pod(pod)).await?
         {
             // Its agent came online and took a job after the observation: never kill it.
             info!(pod, "not started pod picked up a job meanwhile; kept");
@@ -228,9 +223,11 @@ async fn delete_pods(
 
 /// Creates `count` agent pods, [`CREATES_IN_FLIGHT`] at a time: a burst of hundreds of jobs is
 /// otherwise bounded by one API round trip per pod. Every create is awaited before this
-/// returns, so the count is exactly what the plan asked for; the first error wins.
-pub async fn create_pods(target: &Target<'_>, count: u32) -> Result<Vec<String>, ApplyError> {
-    let results: Vec<Result<String, ApplyError>> = futures::stream::iter(0..count)
+/// returns, so the count is exactly what the plan asked for; the first error wins. The pods of
+/// an operator-minted AgentPool wait for their registration Secret ([`crate::mint`]), made
+/// once every AgentPool of the group has its pods.
+pub async fn create_pods(target: &Target<'_>, count: u32) -> Result<Vec<CreatedPod>, ApplyError> {
+    let results: Vec<Result<CreatedPod, ApplyError>> = futures::stream::iter(0..count)
         .map(|_| create_pod(target))
         .buffer_unordered(CREATES_IN_FLIGHT)
         .collect()
@@ -238,18 +235,14 @@ pub async fn create_pods(target: &Target<'_>, count: u32) -> Result<Vec<String>,
     results.into_iter().collect()
 }
 
-/// Re-reads the agent of `pod` right before a startup-timeout deletion: the plan saw it
+/// Re-reads the pod's agent right before a startup-timeout deletion: the plan saw it
 /// unregistered or offline, but it may have registered and been assigned a job since.
-async fn picked_up_a_job(target: &Target<'_>, pod: &str) -> Result<bool, AdoError> {
-    let Some(agent_name) = target
-        .pods_by_agent
-        .iter()
-        .find_map(|(agent, owner)| (owner == pod).then_some(agent))
-    else {
+async fn picked_up_a_job(target: &Target<'_>, agent_name: Option<&str>) -> Result<bool, AdoError> {
+    let Some(agent_name) = agent_name else {
         return Ok(false);
     };
     let query = AgentQuery {
-        name: Some(agent_name.clone()),
+        name: Some(agent_name.to_owned()),
         include_assigned_request: true,
         ..AgentQuery::default()
     };
@@ -259,10 +252,7 @@ async fn picked_up_a_job(target: &Target<'_>, pod: &str) -> Result<bool, AdoErro
     }))
 }
 
-async fn create_pod(target: &Target<'_>) -> Result<String, ApplyError> {
-    if target.pool.spec.registration.is_minted() {
-        return crate::mint::create_pod(target).await;
-    }
+async fn create_pod(target: &Target<'_>) -> Result<CreatedPod, ApplyError> {
     let name = target.pool.name_any();
     // A name clash (1 in 27^5 per existing pod) is retried once with a fresh name.
     let mut attempts = 0;
@@ -271,7 +261,12 @@ async fn create_pod(target: &Target<'_>) -> Result<String, ApplyError> {
         let pod_name = new_pod_name(&name);
         let pod = render_pod(target.pool, &pod_name)?;
         match target.pods.create(&PostParams::default(), &pod).await {
-            Ok(_) => return Ok(pod_name),
+            Ok(created) => {
+                return Ok(CreatedPod {
+                    uid: created.uid().unwrap_or_default(),
+                    name: pod_name,
+                });
+            }
             Err(kube::Error::Api(status)) if status.code == 409 && attempts < 3 => {}
             Err(error) => return Err(error.into()),
         }

@@ -106,6 +106,11 @@ struct RunArgs {
     /// registration removed first.
     #[arg(long, default_value_t = 300)]
     pod_finish_timeout_seconds: u64,
+    /// Agent keys (RSA-2048, about 60 ms of CPU each) kept generated ahead of need once an
+    /// operator-minted AgentPool exists, so a burst of up to this many pods registers without
+    /// waiting for key generation; 0 generates every key on demand.
+    #[arg(long, default_value_t = 16)]
+    minted_key_reserve: usize,
     /// After an agent pod ends before taking a job, the next one waits this many seconds,
     /// doubling with each failure in a row (see `PodsFailing`).
     #[arg(long, default_value_t = 10)]
@@ -305,6 +310,7 @@ fn settings(args: &RunArgs, identity: String) -> anyhow::Result<Settings> {
         },
         identity,
         entra_authority: authority_base(args.entra_authority.clone())?,
+        minted_key_reserve: args.minted_key_reserve,
     })
 }
 

@@ -13,7 +13,7 @@ use super::Controller;
 use super::admit::Member;
 use super::finished::Finished;
 use super::group::{GroupPass, GroupState, Planned};
-use crate::apply::{self, Applied, ApplyError, Target};
+use crate::apply::{self, Applied, ApplyError, CreatedPod, Target};
 use crate::buildkit_health;
 use crate::crd::ImageCapabilities;
 use crate::plan::{self, JobView, PoolKey};
@@ -22,7 +22,7 @@ use crate::start_failures;
 use crate::status::{Health, StatusUpdate};
 
 /// Pods created by [`Controller::create_pods_first`], per AgentPool.
-pub(super) type Created = HashMap<PoolKey, Result<Vec<String>, ApplyError>>;
+pub(super) type Created = HashMap<PoolKey, Result<Vec<CreatedPod>, ApplyError>>;
 
 impl Controller {
     /// Pods for waiting jobs, for every AgentPool of the group, before anything else: with 50
@@ -42,7 +42,7 @@ impl Controller {
             if plan.create_pods == 0 || member.is_deleting() {
                 continue;
             }
-            let target = self.target_for(member, pass, planned);
+            let target = self.target_for(member, pass);
             // The finalizer comes before the first pod, so deleting the AgentPool always
             // finds the operator there to clean up.
             if let Err(error) = apply::ensure_finalizer(&target.pools, member.pool).await {
@@ -57,6 +57,7 @@ impl Controller {
             };
             created.insert(member.key.clone(), result);
         }
+        self.register_minted(pass, &mut created).await;
         created
     }
 
@@ -122,7 +123,7 @@ impl Controller {
             let Some(plan) = planned.plans.for_pool(&member.key) else {
                 continue;
             };
-            let target = self.target_for(member, pass, planned);
+            let target = self.target_for(member, pass);
             if !member.is_deleting()
                 && let Err(error) = apply::ensure_finalizer(&target.pools, member.pool).await
             {
@@ -132,7 +133,7 @@ impl Controller {
             let result = match created.remove(&member.key) {
                 Some(Err(error)) => Err(error),
                 Some(Ok(new_pods)) => apply::apply_plan(&target, plan).await.map(|mut applied| {
-                    applied.created = new_pods;
+                    applied.created = new_pods.into_iter().map(|pod| pod.name).collect();
                     applied
                 }),
                 None => apply::apply_plan(&target, plan).await,
@@ -252,21 +253,23 @@ impl Controller {
         }
     }
 
-    /// Everything `apply` needs to act on one member of the group.
-    fn target_for<'t>(
-        &self,
+    /// Everything `apply` needs to act on one member of the group. An operator-minted
+    /// AgentPool starts the key reserve filling before its first burst.
+    pub(super) fn target_for<'t>(
+        &'t self,
         member: &Member<'t>,
         pass: &'t GroupPass<'_>,
-        planned: &'t Planned,
     ) -> Target<'t> {
+        if member.pool.spec.registration.is_minted() {
+            self.keys.warm();
+        }
         Target {
             pool: member.pool,
             pods: Api::namespaced(self.client.clone(), member.namespace()),
             pools: Api::namespaced(self.client.clone(), member.namespace()),
             ado: &pass.polled.client,
             pool_id: pass.polled.pool_id,
-            agent_names: &planned.agent_names,
-            pods_by_agent: &planned.pods_by_agent,
+            keys: &self.keys,
         }
     }
 }

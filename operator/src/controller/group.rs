@@ -137,30 +137,14 @@ pub(super) struct Planned {
     pub(super) plans: plan::PlanSet,
     /// Jobs no AgentPool of the group can serve, described for the Degraded condition.
     pub(super) unservable: Vec<String>,
-    /// Agent names by id (Events name the agents a plan acted on).
-    pub(super) agent_names: HashMap<i64, String>,
-    /// Pod names by agent name.
-    pub(super) pods_by_agent: HashMap<String, String>,
 }
 
 impl Planned {
     fn new(snapshot: PoolSnapshot, plans: plan::PlanSet, unservable: Vec<String>) -> Self {
-        let agent_names = snapshot
-            .agents
-            .iter()
-            .map(|a| (a.id, a.name.clone()))
-            .collect();
-        let pods_by_agent = snapshot
-            .pods
-            .iter()
-            .map(|p| (p.agent_name.clone(), p.name.clone()))
-            .collect();
         Self {
             snapshot,
             plans,
             unservable,
-            agent_names,
-            pods_by_agent,
         }
     }
 }

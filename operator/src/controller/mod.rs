@@ -15,6 +15,7 @@ mod finished;
 mod group;
 mod jobs;
 mod poll;
+mod register;
 mod report;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -34,6 +35,7 @@ use crate::events::EventSink;
 use crate::hooks::ServedOrganizations;
 use crate::inventory;
 use crate::metrics::Metrics;
+use crate::mint::reserve::KeyReserve;
 use crate::plan::{PlannerSettings, PoolKey};
 use crate::wake::{Wakers, spawn_watchers};
 use group::GroupState;
@@ -62,6 +64,9 @@ pub struct Settings {
     /// Microsoft Entra authority for workload identity token exchanges
     /// (`--entra-authority`).
     pub entra_authority: url::Url,
+    /// Agent keys kept generated ahead of need for operator-minted registrations
+    /// (`--minted-key-reserve`).
+    pub minted_key_reserve: usize,
 }
 
 /// The controller.
@@ -75,6 +80,7 @@ pub struct Controller {
     groups: HashMap<AzureDevOpsPoolKey, GroupState>,
     served: Arc<ServedOrganizations>,
     credentials: Credentials,
+    keys: Arc<KeyReserve>,
 }
 
 impl Controller {
@@ -101,6 +107,7 @@ impl Controller {
             Credentials::new(client.clone(), settings.entra_authority.clone(), entra_http);
         Self {
             credentials,
+            keys: KeyReserve::new(settings.minted_key_reserve),
             client,
             settings,
             metrics,

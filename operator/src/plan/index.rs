@@ -2,12 +2,14 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use super::{AgentView, PodView, PoolKey, PoolSnapshot, RequestId};
+use super::{AgentId, AgentView, PodView, PoolKey, PoolSnapshot, RequestId};
 
 /// The snapshot's agents and pods grouped the ways the rules need them.
 pub(crate) struct PoolIndex<'a> {
     agents_by_owner: BTreeMap<&'a PoolKey, Vec<&'a AgentView>>,
     agents_by_name: HashMap<&'a str, &'a AgentView>,
+    agents_by_id: HashMap<AgentId, &'a AgentView>,
+    pods_by_name: HashMap<&'a str, &'a PodView>,
     pods_by_owner: BTreeMap<&'a PoolKey, Vec<&'a PodView>>,
     pods_by_agent_name: HashMap<&'a str, &'a PodView>,
     /// Agents Azure DevOps reports as holding a job, from either side of the observation:
@@ -24,6 +26,7 @@ impl<'a> PoolIndex<'a> {
     pub(crate) fn new(snapshot: &'a PoolSnapshot) -> Self {
         let mut agents_by_owner: BTreeMap<&PoolKey, Vec<&AgentView>> = BTreeMap::new();
         let mut agents_by_name = HashMap::new();
+        let mut agents_by_id = HashMap::new();
         let mut busy_agent_names = HashSet::new();
         let mut taken_requests = HashSet::new();
         for agent in &snapshot.agents {
@@ -33,6 +36,7 @@ impl<'a> PoolIndex<'a> {
                 agents_by_owner.entry(owner).or_default().push(agent);
             }
             agents_by_name.insert(agent.name.as_str(), agent);
+            agents_by_id.insert(agent.id, agent);
             if agent.assigned_request.is_some() {
                 busy_agent_names.insert(agent.name.as_str());
             }
@@ -44,7 +48,9 @@ impl<'a> PoolIndex<'a> {
         }
         let mut pods_by_owner: BTreeMap<&PoolKey, Vec<&PodView>> = BTreeMap::new();
         let mut pods_by_agent_name: HashMap<&str, &PodView> = HashMap::new();
+        let mut pods_by_name = HashMap::new();
         for pod in &snapshot.pods {
+            pods_by_name.insert(pod.name.as_str(), pod);
             pods_by_owner.entry(&pod.owner).or_default().push(pod);
             // A live pod wins over a finished or deleting one claiming the same agent name.
             match pods_by_agent_name.get(pod.agent_name.as_str()) {
@@ -57,6 +63,8 @@ impl<'a> PoolIndex<'a> {
         Self {
             agents_by_owner,
             agents_by_name,
+            agents_by_id,
+            pods_by_name,
             pods_by_owner,
             pods_by_agent_name,
             busy_agent_names,
@@ -77,6 +85,16 @@ impl<'a> PoolIndex<'a> {
     /// The registered agent with this name.
     pub(crate) fn agent_named(&self, name: &str) -> Option<&'a AgentView> {
         self.agents_by_name.get(name).copied()
+    }
+
+    /// The registered agent with this id.
+    pub(crate) fn agent_by_id(&self, id: AgentId) -> Option<&'a AgentView> {
+        self.agents_by_id.get(&id).copied()
+    }
+
+    /// The pod with this name.
+    pub(crate) fn pod_named(&self, name: &str) -> Option<&'a PodView> {
+        self.pods_by_name.get(name).copied()
     }
 
     /// The pod registering this agent name (a live one when several claim it).

@@ -24,6 +24,7 @@ pub mod attribute;
 pub mod capacity;
 pub mod cleanup;
 mod index;
+mod names;
 pub mod orphans;
 
 use std::collections::BTreeMap;
@@ -32,6 +33,7 @@ use std::time::{Duration, SystemTime};
 pub use azp_contract::AgentPoolRef as PoolKey;
 
 use index::PoolIndex;
+pub use names::{NamedAgent, Names};
 pub use orphans::{OrphanScope, OrphanedRegistration};
 
 /// Azure DevOps agent id.
@@ -331,6 +333,8 @@ pub struct Plan {
     pub counts: Counts,
     /// One line per decision, for Events and logs ("scale up 3: 5 pending, 2 starting").
     pub explanations: Vec<String>,
+    /// What the agent ids and pod names above stand for, from the same observation.
+    pub names: Names,
 }
 
 impl Plan {
@@ -345,6 +349,7 @@ impl Plan {
             deletion_complete: false,
             counts: Counts::default(),
             explanations: Vec::new(),
+            names: Names::default(),
         }
     }
 }
@@ -400,6 +405,7 @@ pub fn plan(snapshot: &PoolSnapshot, settings: &PlannerSettings) -> PlanSet {
                 );
                 cleanup::plan_cleanup(pool, &index, snapshot.now, settings, &mut plan);
             }
+            names::name_subjects(&pool.key.namespace, &index, &mut plan);
             plan
         })
         .collect();

@@ -303,7 +303,8 @@ async fn run_rendered_pod(registration: &str) {
     let ado = ado_client(&emulator, &pat);
     let pool_id = ado.find_pool(POOL).await.unwrap().id;
     let (secrets, minted_id) = if minted_mode {
-        let minted = azp_operator::mint::mint_registration(&ado, &pool, pool_id, &agent_name)
+        let key = azp_operator::mint::key::AgentKey::generate().unwrap();
+        let minted = azp_operator::mint::mint_registration(&ado, &pool, pool_id, &agent_name, key)
             .await
             .unwrap();
         let secret = (azp_operator::mint::secret_name(POD), minted.files);

@@ -4,6 +4,7 @@ mod attribution;
 mod capacity;
 mod cleanup;
 mod invariants;
+mod names;
 mod orphans;
 mod races;
 mod rollout;

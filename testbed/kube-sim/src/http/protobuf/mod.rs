@@ -1,20 +1,38 @@
-//! Request bodies in Kubernetes' protobuf encoding (`application/vnd.kubernetes.protobuf`), which
-//! kubectl sends for built-in types (`kubectl create secret generic`, `create configmap`,
-//! `create namespace`). The envelope is the 4-byte magic `k8s\0` followed by a `runtime.Unknown`
-//! holding the type (`apiVersion`, `kind`) and the object's own protobuf bytes; the types are
-//! decoded with `k8s-pb` (kube-rs' generated prost types) and turned into the JSON the rest of
-//! kube-sim stores. Kinds without a conversion here are answered 415, naming the ones that have one.
+//! Kubernetes' protobuf encoding (`application/vnd.kubernetes.protobuf`), which kubectl uses
+//! for built-in types: request bodies of `kubectl create secret generic|configmap|namespace`
+//! and `kubectl run`, and answers for clients that accept nothing else.
+//!
+//! The envelope is the 4-byte magic `k8s\0` followed by a `runtime.Unknown` holding the type
+//! (`apiVersion`, `kind`) and the object's own protobuf bytes. Bodies are decoded with `k8s-pb`
+//! (kube-rs' generated prost types) into exactly the JSON the real server would accept for the
+//! same object: v1 Secret, ConfigMap, Namespace, Pod, Event and `events.k8s.io/v1` Event. Each
+//! prost struct is destructured exhaustively, so a field added to `k8s-pb` does not compile
+//! until it is converted or refused; a field kube-sim does not convert (pod affinity,
+//! ephemeral containers, cloud volume sources, ...) is answered 415 naming it, never dropped.
+//! Other kinds are answered 415 naming the decoded ones. Answers in protobuf (see `encode`) are
+//! given for single Secrets, ConfigMaps and Namespaces; anything else asked only in protobuf is
+//! answered 406.
 
-use std::collections::BTreeMap;
+mod container;
+pub mod encode;
+mod event;
+mod json;
+mod meta;
+mod pod;
+mod probe;
+mod security;
+mod simple;
+mod volume;
 
-use base64::Engine as _;
-use k8s_pb::api::core::v1 as core;
-use k8s_pb::apimachinery::pkg::apis::meta::v1 as meta;
-use k8s_pb::apimachinery::pkg::runtime::Unknown;
-use prost::Message as _;
-use serde_json::{Map, Value, json};
+use k8s_pb::api::core::v1 as core_v1;
+use k8s_pb::api::events::v1 as events_v1;
+use k8s_pb::apimachinery::pkg::runtime::{TypeMeta, Unknown};
+use prost::Message;
+use serde_json::Value;
 
 use crate::error::ApiError;
+
+pub use encode::encodable;
 
 /// The prefix of every protobuf-encoded Kubernetes object.
 const MAGIC: &[u8] = b"k8s\0";
@@ -23,41 +41,45 @@ const MAGIC: &[u8] = b"k8s\0";
 pub const MEDIA_TYPE: &str = "application/vnd.kubernetes.protobuf";
 
 /// Kinds this module decodes (`apiVersion`, `kind`).
-const DECODED: &[(&str, &str)] = &[("v1", "Secret"), ("v1", "ConfigMap"), ("v1", "Namespace")];
+pub const DECODED: &[(&str, &str)] = &[
+    ("v1", "Secret"),
+    ("v1", "ConfigMap"),
+    ("v1", "Namespace"),
+    ("v1", "Pod"),
+    ("v1", "Event"),
+    ("events.k8s.io/v1", "Event"),
+];
 
 /// Decodes a protobuf request body into the object's JSON form.
 pub fn decode(body: &[u8]) -> Result<Value, ApiError> {
     let raw = body
         .strip_prefix(MAGIC)
         .ok_or_else(|| ApiError::bad_request("protobuf body without the k8s\\0 prefix"))?;
-    let unknown = Unknown::decode(raw).map_err(|e| bad(&e))?;
-    let type_meta = unknown.type_meta.unwrap_or_default();
-    let api_version = type_meta.api_version.unwrap_or_default();
-    let kind = type_meta.kind.unwrap_or_default();
-    if unknown
-        .content_encoding
-        .as_deref()
-        .is_some_and(|e| !e.is_empty())
-    {
+    let Unknown {
+        type_meta,
+        raw: object,
+        content_encoding,
+        content_type: _,
+    } = Unknown::decode(raw).map_err(|e| bad(&e))?;
+    let TypeMeta { api_version, kind } = type_meta.unwrap_or_default();
+    let (api_version, kind) = (api_version.unwrap_or_default(), kind.unwrap_or_default());
+    if content_encoding.as_deref().is_some_and(|e| !e.is_empty()) {
         return Err(ApiError::bad_request(format!(
-            "protobuf body with contentEncoding {:?} is not supported",
-            unknown.content_encoding
+            "protobuf body with contentEncoding {content_encoding:?} is not supported"
         )));
     }
-    let object = unknown.raw.unwrap_or_default();
+    let object = object.unwrap_or_default();
     let mut value = match (api_version.as_str(), kind.as_str()) {
-        ("v1", "Secret") => secret(core::Secret::decode(object.as_slice()).map_err(|e| bad(&e))?),
-        ("v1", "ConfigMap") => {
-            config_map(core::ConfigMap::decode(object.as_slice()).map_err(|e| bad(&e))?)
-        }
-        ("v1", "Namespace") => {
-            namespace(core::Namespace::decode(object.as_slice()).map_err(|e| bad(&e))?)
-        }
+        ("v1", "Secret") => simple::secret(parse(&object)?)?,
+        ("v1", "ConfigMap") => simple::config_map(parse(&object)?)?,
+        ("v1", "Namespace") => simple::namespace(parse(&object)?)?,
+        ("v1", "Pod") => pod::pod(parse::<core_v1::Pod>(&object)?)?,
+        ("v1", "Event") => event::core_event(parse::<core_v1::Event>(&object)?)?,
+        ("events.k8s.io/v1", "Event") => event::events_event(parse::<events_v1::Event>(&object)?)?,
         _ => {
-            let known: Vec<String> = DECODED.iter().map(|(v, k)| format!("{v} {k}")).collect();
-            return Err(ApiError::unsupported_body_type(&format!(
+            return Err(ApiError::unsupported_protobuf(&format!(
                 "{MEDIA_TYPE} for {api_version} {kind}; kube-sim decodes protobuf only for {}",
-                known.join(", ")
+                names(DECODED)
             )));
         }
     };
@@ -66,190 +88,70 @@ pub fn decode(body: &[u8]) -> Result<Value, ApiError> {
     Ok(value)
 }
 
+fn parse<T: Message + Default>(object: &[u8]) -> Result<T, ApiError> {
+    T::decode(object).map_err(|e| bad(&e))
+}
+
 fn bad(error: &prost::DecodeError) -> ApiError {
     ApiError::bad_request(format!("error decoding protobuf request body: {error}"))
 }
 
-/// Inserts `value` under `key` unless it is empty (the JSON form omits empty fields).
-fn put(object: &mut Map<String, Value>, key: &str, value: Value) {
-    let empty = match &value {
-        Value::Null => true,
-        Value::String(s) => s.is_empty(),
-        Value::Array(a) => a.is_empty(),
-        Value::Object(o) => o.is_empty(),
-        _ => false,
+/// `v1 Secret, v1 ConfigMap, ...`
+pub fn names(kinds: &[(&str, &str)]) -> String {
+    let names: Vec<String> = kinds.iter().map(|(v, k)| format!("{v} {k}")).collect();
+    names.join(", ")
+}
+
+/// Encodes one stored object (JSON) as a protobuf answer body, envelope included.
+pub fn encode(value: &Value) -> Result<Vec<u8>, ApiError> {
+    let raw = encode::object(value)?;
+    let text = |key: &str| value.get(key).and_then(Value::as_str).map(String::from);
+    let unknown = Unknown {
+        type_meta: Some(TypeMeta {
+            api_version: text("apiVersion"),
+            kind: text("kind"),
+        }),
+        raw: Some(raw),
+        content_encoding: Some(String::new()),
+        content_type: Some(String::new()),
     };
-    if !empty {
-        object.insert(key.to_owned(), value);
-    }
+    Ok([MAGIC.to_vec(), unknown.encode_to_vec()].concat())
 }
 
-fn strings(map: BTreeMap<String, String>) -> Value {
-    Value::Object(map.into_iter().map(|(k, v)| (k, Value::from(v))).collect())
+/// What an `Accept` header lets kube-sim answer with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Negotiated {
+    /// JSON is acceptable (`application/json`, `*/*`, `application/*`, no header), or nothing
+    /// kube-sim knows is named: answer JSON as always.
+    Json,
+    /// Only plain protobuf is acceptable.
+    Protobuf,
+    /// Only protobuf renderings (`as=Table`, ...) kube-sim does not produce.
+    NotAcceptable,
 }
 
-/// `bytes` maps are base64 in JSON, as the API server writes them.
-fn bytes(map: BTreeMap<String, Vec<u8>>) -> Value {
-    let engine = base64::engine::general_purpose::STANDARD;
-    Value::Object(
-        map.into_iter()
-            .map(|(k, v)| (k, Value::from(engine.encode(v))))
-            .collect(),
-    )
-}
-
-fn object_meta(meta: Option<meta::ObjectMeta>) -> Value {
-    let meta = meta.unwrap_or_default();
-    let mut out = Map::new();
-    put(&mut out, "name", json!(meta.name));
-    put(&mut out, "generateName", json!(meta.generate_name));
-    put(&mut out, "namespace", json!(meta.namespace));
-    put(&mut out, "uid", json!(meta.uid));
-    put(&mut out, "resourceVersion", json!(meta.resource_version));
-    put(&mut out, "labels", strings(meta.labels));
-    put(&mut out, "annotations", strings(meta.annotations));
-    put(&mut out, "finalizers", json!(meta.finalizers));
-    let owners: Vec<Value> = meta
-        .owner_references
-        .into_iter()
-        .map(|owner| {
-            let mut o = Map::new();
-            put(&mut o, "apiVersion", json!(owner.api_version));
-            put(&mut o, "kind", json!(owner.kind));
-            put(&mut o, "name", json!(owner.name));
-            put(&mut o, "uid", json!(owner.uid));
-            if let Some(controller) = owner.controller {
-                o.insert("controller".into(), json!(controller));
+/// Reads `Accept` the way the real server's negotiation does, for the media types kube-sim has.
+pub fn negotiate(accept: &str) -> Negotiated {
+    let mut protobuf = None;
+    for media in accept.split(',') {
+        let mut params = media.split(';').map(str::trim);
+        let base = params.next().unwrap_or("");
+        if matches!(base, "application/json" | "*/*" | "application/*") || base.is_empty() {
+            return Negotiated::Json;
+        }
+        if base == MEDIA_TYPE {
+            let rendering = params.any(|p| p.starts_with("as="));
+            if !rendering || protobuf.is_none() {
+                protobuf = Some(if rendering {
+                    Negotiated::NotAcceptable
+                } else {
+                    Negotiated::Protobuf
+                });
             }
-            if let Some(block) = owner.block_owner_deletion {
-                o.insert("blockOwnerDeletion".into(), json!(block));
-            }
-            Value::Object(o)
-        })
-        .collect();
-    put(&mut out, "ownerReferences", Value::Array(owners));
-    Value::Object(out)
-}
-
-fn secret(secret: core::Secret) -> Value {
-    let mut out = Map::new();
-    out.insert("metadata".into(), object_meta(secret.metadata));
-    put(&mut out, "data", bytes(secret.data));
-    put(&mut out, "stringData", strings(secret.string_data));
-    put(&mut out, "type", json!(secret.r#type));
-    if let Some(immutable) = secret.immutable {
-        out.insert("immutable".into(), json!(immutable));
+        }
     }
-    Value::Object(out)
-}
-
-fn config_map(config_map: core::ConfigMap) -> Value {
-    let mut out = Map::new();
-    out.insert("metadata".into(), object_meta(config_map.metadata));
-    put(&mut out, "data", strings(config_map.data));
-    put(&mut out, "binaryData", bytes(config_map.binary_data));
-    if let Some(immutable) = config_map.immutable {
-        out.insert("immutable".into(), json!(immutable));
-    }
-    Value::Object(out)
-}
-
-fn namespace(namespace: core::Namespace) -> Value {
-    let mut out = Map::new();
-    out.insert("metadata".into(), object_meta(namespace.metadata));
-    let finalizers = namespace
-        .spec
-        .map(|spec| spec.finalizers)
-        .unwrap_or_default();
-    if !finalizers.is_empty() {
-        out.insert("spec".into(), json!({ "finalizers": finalizers }));
-    }
-    Value::Object(out)
+    protobuf.unwrap_or(Negotiated::Json)
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn envelope(api_version: &str, kind: &str, object: Vec<u8>) -> Vec<u8> {
-        let unknown = Unknown {
-            type_meta: Some(k8s_pb::apimachinery::pkg::runtime::TypeMeta {
-                api_version: Some(api_version.into()),
-                kind: Some(kind.into()),
-            }),
-            raw: Some(object),
-            content_encoding: Some(String::new()),
-            content_type: Some(String::new()),
-        };
-        [MAGIC.to_vec(), unknown.encode_to_vec()].concat()
-    }
-
-    #[test]
-    fn a_secret_as_kubectl_sends_it_becomes_its_json_form() {
-        let secret = core::Secret {
-            metadata: Some(meta::ObjectMeta {
-                name: Some("azp-pat".into()),
-                namespace: Some("azp".into()),
-                labels: BTreeMap::from([("team".into(), "ci".into())]),
-                ..Default::default()
-            }),
-            data: BTreeMap::from([("token".into(), b"s3cr\xffet".to_vec())]),
-            r#type: Some("Opaque".into()),
-            ..Default::default()
-        };
-        let value = decode(&envelope("v1", "Secret", secret.encode_to_vec())).expect("decoded");
-        assert_eq!(
-            value,
-            json!({
-                "apiVersion": "v1", "kind": "Secret",
-                "metadata": {"name": "azp-pat", "namespace": "azp", "labels": {"team": "ci"}},
-                "data": {"token": "czNjcv9ldA=="},
-                "type": "Opaque",
-            })
-        );
-    }
-
-    #[test]
-    fn a_config_map_and_a_namespace_are_decoded() {
-        let config_map = core::ConfigMap {
-            metadata: Some(meta::ObjectMeta {
-                name: Some("settings".into()),
-                ..Default::default()
-            }),
-            data: BTreeMap::from([("level".into(), "debug".into())]),
-            ..Default::default()
-        };
-        let value = decode(&envelope("v1", "ConfigMap", config_map.encode_to_vec())).expect("cm");
-        assert_eq!(value["data"], json!({"level": "debug"}));
-        assert_eq!(value["metadata"], json!({"name": "settings"}));
-        let namespace = core::Namespace {
-            metadata: Some(meta::ObjectMeta {
-                name: Some("azp".into()),
-                ..Default::default()
-            }),
-            ..Default::default()
-        };
-        let value = decode(&envelope("v1", "Namespace", namespace.encode_to_vec())).expect("ns");
-        assert_eq!(
-            value,
-            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "azp"}})
-        );
-    }
-
-    #[test]
-    fn another_kind_is_415_naming_what_is_decoded_and_garbage_is_400() {
-        let error = decode(&envelope("v1", "Pod", Vec::new())).expect_err("pod");
-        let text = format!("{error:?}");
-        assert!(text.contains("415"), "{text}");
-        assert!(
-            text.contains(
-                "kube-sim decodes protobuf only for v1 Secret, v1 ConfigMap, v1 Namespace"
-            ),
-            "{text}"
-        );
-        let error = decode(b"{\"kind\":\"Secret\"}").expect_err("json");
-        assert!(format!("{error:?}").contains("400"), "{error:?}");
-        let error = decode(b"k8s\0\xff\xff\xff").expect_err("garbage");
-        assert!(format!("{error:?}").contains("400"), "{error:?}");
-    }
-}
+mod tests;

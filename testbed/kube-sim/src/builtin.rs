@@ -185,6 +185,12 @@ fn default_pod_spec(pod: &mut Value) {
                 set_default(c, "terminationMessagePath", json!("/dev/termination-log"));
                 set_default(c, "terminationMessagePolicy", json!("File"));
                 set_default(c, "resources", json!({}));
+                // SetDefaults_ContainerPort: a port without a protocol is TCP.
+                if let Some(ports) = c.get_mut("ports").and_then(Value::as_array_mut) {
+                    for port in ports.iter_mut().filter_map(Value::as_object_mut) {
+                        set_default(port, "protocol", json!("TCP"));
+                    }
+                }
             }
         }
     }

@@ -154,13 +154,37 @@ impl ApiError {
         )
     }
 
-    /// 415 for a request body kube-sim cannot decode (CBOR, protobuf of a kind without a conversion).
+    /// 415 for a request body kube-sim cannot decode (CBOR).
     pub fn unsupported_body_type(content_type: &str) -> Self {
         Self::new(
             415,
             "UnsupportedMediaType",
             format!(
-                "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (got {content_type:?}; kube-sim does not implement CBOR, nor protobuf beyond Secrets, ConfigMaps and Namespaces)"
+                "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf (got {content_type:?}; kube-sim does not implement CBOR, and decodes protobuf only for {})",
+                crate::http::protobuf::names(crate::http::protobuf::DECODED)
+            ),
+        )
+    }
+
+    /// 415 for a protobuf body kube-sim cannot decode: a kind without a conversion, or a field
+    /// it does not convert, as `detail` says.
+    pub fn unsupported_protobuf(detail: &str) -> Self {
+        Self::new(
+            415,
+            "UnsupportedMediaType",
+            format!(
+                "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml ({detail})"
+            ),
+        )
+    }
+
+    /// 406 for an `Accept` that allows only answers kube-sim cannot encode.
+    pub fn not_acceptable(detail: &str) -> Self {
+        Self::new(
+            406,
+            "NotAcceptable",
+            format!(
+                "only the following media types are accepted: application/json, application/yaml, application/vnd.kubernetes.protobuf ({detail})"
             ),
         )
     }

@@ -236,3 +236,99 @@ async fn kubectl_watch_sees_a_change() {
     child.kill().await.unwrap();
     sim.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_run_creates_a_pod_that_reads_back_as_given() {
+    let (sim, _client) = start().await;
+    let k = Kubectl::new(&sim);
+    // -v=8 logs the request headers: kubectl 1.34's `run` posts the pod through its
+    // unstructured helper, as JSON (`kubectl debug --copy-to` is what sends a protobuf pod).
+    let (ok, out, err) = k
+        .run(
+            &[
+                "-v=8",
+                "run",
+                "job",
+                "--image=busybox:1.36",
+                "--restart=Never",
+                "--labels=app=job,tier=ci",
+                "--env=MODE=fast",
+                "--env=LEVEL=debug",
+                "--port=8080",
+                "--command",
+                "--",
+                "sh",
+                "-c",
+                "echo hi",
+            ],
+            None,
+        )
+        .await;
+    assert!(ok && out.contains("pod/job created"), "{out}{err}");
+    assert!(err.contains("Content-Type: application/json"), "{err}");
+    let (ok, out, err) = k.run(&["get", "pod", "job", "-o", "json"], None).await;
+    assert!(ok, "{err}");
+    let pod: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        pod["metadata"]["labels"],
+        serde_json::json!({"app": "job", "tier": "ci"})
+    );
+    let container = &pod["spec"]["containers"][0];
+    assert_eq!(container["name"], "job");
+    assert_eq!(container["image"], "busybox:1.36");
+    assert_eq!(
+        container["command"],
+        serde_json::json!(["sh", "-c", "echo hi"])
+    );
+    assert!(container.get("args").is_none(), "{container}");
+    assert_eq!(
+        container["env"],
+        serde_json::json!([{"name": "MODE", "value": "fast"}, {"name": "LEVEL", "value": "debug"}])
+    );
+    assert_eq!(
+        container["ports"],
+        serde_json::json!([{"containerPort": 8080, "protocol": "TCP"}])
+    );
+    assert_eq!(pod["spec"]["restartPolicy"], "Never");
+    assert_eq!(pod["spec"]["dnsPolicy"], "ClusterFirst");
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_debug_copies_a_pod_as_protobuf() {
+    let (sim, _client) = start().await;
+    let k = Kubectl::new(&sim);
+    let (ok, out, err) = k.run(&["apply", "-f", "-"], Some(POD)).await;
+    assert!(ok, "{out}{err}");
+    let (ok, out, err) = k
+        .run(
+            &[
+                "-v=8",
+                "debug",
+                "web",
+                "--copy-to=web-copy",
+                "--set-image=c=nginx:2",
+            ],
+            None,
+        )
+        .await;
+    assert!(ok, "{out}{err}");
+    assert!(
+        err.contains("Content-Type: application/vnd.kubernetes.protobuf"),
+        "{err}"
+    );
+    let (ok, out, err) = k.run(&["get", "pod", "web-copy", "-o", "json"], None).await;
+    assert!(ok, "{err}");
+    let mut copy: Value = serde_json::from_str(&out).unwrap();
+    let (ok, out, err) = k.run(&["get", "pod", "web", "-o", "json"], None).await;
+    assert!(ok, "{err}");
+    let mut original: Value = serde_json::from_str(&out).unwrap();
+    // The copy is the original's defaulted spec, sent back as protobuf, with the new image
+    // and without the node (no --same-node): every field survives the decoding.
+    original["spec"]["containers"][0]["image"] = "nginx:2".into();
+    for pod in [&mut original, &mut copy] {
+        pod["spec"].as_object_mut().unwrap().remove("nodeName");
+    }
+    assert_eq!(copy["spec"], original["spec"]);
+    sim.shutdown().await;
+}

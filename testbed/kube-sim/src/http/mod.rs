@@ -151,7 +151,7 @@ async fn handle(
         )),
         Route::OidcDiscovery => get_only(Some(crate::sa_tokens::discovery(&app.issuer()))),
         Route::Jwks => get_only(Some(app.tokens.jwks())),
-        Route::Resource(rp) => resource(app, method, uri, headers, body, rp).await,
+        Route::Resource(rp) => negotiated(app, method, uri, headers, body, rp).await,
         Route::Unknown => Err(ApiError::unknown_path(path)),
     }
 }
@@ -231,6 +231,63 @@ fn delete_options(q: &Query, body: &Bytes) -> Result<DeleteOptions, ApiError> {
         opts.dry_run = Some(dry);
     }
     Ok(opts)
+}
+
+/// A resource request answered in the media type its `Accept` allows: JSON whenever JSON is
+/// acceptable; protobuf for a single object of a kind `protobuf::encode` handles when only
+/// protobuf is; 406, before anything is done, otherwise (lists, watches, tables, deletes,
+/// other kinds), like the real server's negotiation.
+async fn negotiated(
+    app: &AppState,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: Bytes,
+    rp: ResourcePath,
+) -> Result<Response, ApiError> {
+    let accept = headers
+        .get("accept")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/json");
+    let negotiated = protobuf::negotiate(accept);
+    if negotiated == protobuf::Negotiated::Json {
+        return resource(app, method, uri, headers, body, rp).await;
+    }
+    let single = match (rp.name.is_some(), rp.subresource.as_deref()) {
+        (false, _) => *method == Method::POST,
+        (true, None | Some("status")) => {
+            matches!(*method, Method::GET | Method::PUT | Method::PATCH)
+        }
+        (true, Some(_)) => false,
+    };
+    let Some(rt) = app.cluster.resolve(&rp.group, &rp.version, &rp.plural) else {
+        // An unknown resource is 404 whatever the client accepts.
+        return resource(app, method, uri, headers, body, rp).await;
+    };
+    let encodable = protobuf::encodable(&rt.api_version(), &rt.kind);
+    if negotiated != protobuf::Negotiated::Protobuf || !single || !encodable {
+        return Err(ApiError::not_acceptable(&format!(
+            "kube-sim answers {} only for a single {}",
+            protobuf::MEDIA_TYPE,
+            protobuf::names(protobuf::encode::ENCODED)
+        )));
+    }
+    let response = resource(app, method, uri, headers, body, rp).await?;
+    let (mut parts, json) = response.into_parts();
+    let json = axum::body::to_bytes(json, usize::MAX)
+        .await
+        .map_err(|e| ApiError::internal(format!("reading the answer: {e}")))?;
+    let object: Value = serde_json::from_slice(&json)
+        .map_err(|e| ApiError::internal(format!("re-reading the answer: {e}")))?;
+    parts.headers.insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static(protobuf::MEDIA_TYPE),
+    );
+    parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+    Ok(Response::from_parts(
+        parts,
+        axum::body::Body::from(protobuf::encode(&object)?),
+    ))
 }
 
 async fn resource(

@@ -26,7 +26,8 @@ pub enum IncludeObject {
     Object,
 }
 
-/// Picks the first media type of `Accept` that kube-sim can produce (JSON only).
+/// Picks the first JSON media type of `Accept` that kube-sim can produce. (An `Accept` without
+/// any JSON alternative is negotiated by `protobuf::negotiate` before this is asked.)
 pub fn view_from(accept: &str, include_object: Option<&str>) -> View {
     for media in accept.split(',') {
         let params: Vec<&str> = media.split(';').map(str::trim).collect();

@@ -4,9 +4,8 @@
 //!
 //! What a user relies on: no container of an agent pod mounts or receives the PAT or a path
 //! to it; the per-pod Secret is mounted by `agent` alone, readable only by its user, and
-//! goes with the pod; the registration goes after the job; a pod that could not be created gets
-//! no registration, one whose Secret could not be created goes with its registration, and a
-//! registration minted for a pod never created does not stay.
+//! goes with the pod; the registration goes after the job; a registration whose pod or
+//! Secret could not be created, or that was minted for a pod never created, does not stay.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -210,8 +209,7 @@ fn pod_registrations(h: &Harness) -> HashMap<i32, String> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_pod_that_cannot_be_created_gets_no_registration_and_one_without_its_secret_goes_with_it()
-{
+async fn a_registration_whose_pod_or_secret_cannot_be_created_is_deleted_at_once() {
     let mut h = Harness::start(&["Linux"]).await;
     h.pat_secret("azp-pat", PAT).await;
     h.agent_pool(
@@ -227,7 +225,24 @@ async fn a_pod_that_cannot_be_created_gets_no_registration_and_one_without_its_s
         times: 1,
         retry_after_seconds: None,
     });
-    // Then, at the next pass, the Secret of the next pod fails.
+    h.start_operator(&[]).await;
+    h.wait_for_placeholder("linux").await;
+    h.queue("Linux", &[]);
+    // Removed by the failed creation itself, not left to the cleanup sweep.
+    eventually(
+        "registration of the uncreated pod removed",
+        Duration::from_secs(30),
+        || async { revoked(&h, "its pod could not be created").then_some(()) },
+    )
+    .await;
+    assert!(h.pods().await.is_empty());
+    assert!(
+        pod_registrations(&h).is_empty(),
+        "{:?}",
+        pod_registrations(&h)
+    );
+
+    // Now the Secret fails: the pod is deleted and its registration too.
     h.sim.inject_fault(Fault {
         method: Some("POST".into()),
         path_contains: "/secrets".into(),
@@ -235,102 +250,38 @@ async fn a_pod_that_cannot_be_created_gets_no_registration_and_one_without_its_s
         times: 1,
         retry_after_seconds: None,
     });
-    h.start_operator(&[]).await;
-    h.wait_for_placeholder("linux").await;
-    h.queue("Linux", &[]);
     eventually(
         "registration of the Secret-less pod removed",
         Duration::from_secs(30),
         || async { revoked(&h, "its Secret could not be created").then_some(()) },
     )
     .await;
-    // The third pass creates a working pod for the job (no kubelet here: it stays Pending).
-    let pod = eventually("a pod with its Secret", Duration::from_secs(30), || async {
-        let pods = h.pods().await;
-        let pod = pods
-            .iter()
-            .find(|p| p.metadata.deletion_timestamp.is_none())?;
-        let secret = format!("{}-registration", pod_name(pod));
-        secrets(&h)
-            .get_opt(&secret)
-            .await
-            .unwrap()
-            .map(|_| pod_name(pod))
-    })
-    .await;
-    assert_eq!(
-        pod_registrations(&h).into_values().collect::<Vec<_>>(),
-        [format!("{NAMESPACE}.{pod}")]
-    );
+    // The pod went with it (a pod whose Secret never comes would wait forever).
     let logs = h.operators[0].logs.lock().unwrap().clone();
-    // The pod comes first: its failed create cost no registration (none was made, so none was
-    // removed); the one whose Secret failed was removed, once, with its pod (a pod whose Secret
-    // never comes would wait until the startup timeout).
-    assert_eq!(logs.matches("registration removed").count(), 1, "{logs}");
     assert!(
-        logs.contains("new pod deleted") && !logs.contains("could not delete a new pod"),
+        !logs.contains("could not delete the pod without its Secret"),
         "{logs}"
     );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn after_one_failed_registration_the_bursts_other_new_pods_are_deleted_and_made_again() {
-    const JOBS: usize = 20;
-    let mut h = Harness::start(&["Linux"]).await;
-    h.pat_secret("azp-pat", PAT).await;
-    h.agent_pool(
-        "linux",
-        "Linux",
-        json!({"scaling": {"maxAgents": JOBS, "pollInterval": "5s"}}),
-    )
-    .await;
-    h.sim.inject_fault(Fault {
-        method: Some("POST".into()),
-        path_contains: "/secrets".into(),
-        code: 500,
-        times: 1,
-        retry_after_seconds: None,
-    });
-    h.start_operator(&[]).await;
-    h.wait_for_placeholder("linux").await;
-    for _ in 0..JOBS {
-        h.queue("Linux", &[]);
-    }
-    // Every job gets a pod with its Secret and one registration, with nothing left over.
+    // The next pass creates a working pod for the job (no kubelet here: it stays Pending).
     eventually(
-        "a registered pod per job",
-        Duration::from_secs(60),
+        "a new pod with its Secret",
+        Duration::from_secs(30),
         || async {
             let pods = h.pods().await;
-            let live: Vec<String> = pods
+            let pod = pods
                 .iter()
-                .filter(|p| p.metadata.deletion_timestamp.is_none())
-                .map(pod_name)
-                .collect();
-            let registrations = pod_registrations(&h);
-            let mut with_secret = 0;
-            for pod in &live {
-                let secret = format!("{pod}-registration");
-                if secrets(&h).get_opt(&secret).await.unwrap().is_some() {
-                    with_secret += 1;
-                }
-            }
-            (live.len() == JOBS && with_secret == JOBS && registrations.len() == JOBS).then_some(())
+                .find(|p| p.metadata.deletion_timestamp.is_none())?;
+            let secret = format!("{}-registration", pod_name(pod));
+            secrets(&h).get_opt(&secret).await.unwrap().map(|_| ())
         },
     )
     .await;
-    // The failure stopped the pass's other registrations (8 are made at a time): pods not yet
-    // registered were deleted without calling Azure DevOps, and made again at the next pass.
-    let logs = h.operators[0].logs.lock().unwrap().clone();
-    assert!(revoked(&h, "its Secret could not be created"), "{logs}");
-    assert!(
-        logs.contains("an earlier registration of this pass failed"),
-        "{logs}"
+    assert_eq!(
+        pod_registrations(&h).len(),
+        1,
+        "{:?}",
+        pod_registrations(&h)
     );
-    let names: Vec<String> = pod_registrations(&h).into_values().collect();
-    for pod in h.pods().await {
-        assert!(names.contains(&format!("{NAMESPACE}.{}", pod_name(&pod))));
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,34 +5,30 @@
 //! capability and the capabilities the pod will advertise), and writes the files `run.sh`
 //! reads ([`files`]) into a Secret of that pod, which only its `agent` container mounts.
 //!
-//! Order, and why: create the pod → register → create the Secret, owned by the pod. The pod's
+//! Order, and why: register → create the pod → create the Secret, owned by the pod. The pod's
 //! Secret volume is not optional, so the kubelet waits for the Secret; the owner reference
-//! lets the garbage collector remove the Secret with the pod. The controller creates the pods
-//! of every AgentPool of a group first and registers them afterwards (keys come from a
-//! [`reserve`], 8 registrations in flight), so a burst's pods are scheduled, and their images
-//! pulled, while keys are generated. A pod whose registration or Secret could not be made is
-//! deleted at once (with the registration, when only the Secret failed); after one failure the
-//! group's remaining new pods are deleted without calling Azure DevOps again. If the operator
-//! stops in between, a pod without its Secret never starts and the startup timeout replaces it;
-//! a registration whose pod is gone is removed at the next poll (no grace period for minted
+//! lets the garbage collector remove the Secret with the pod. A registration whose pod or
+//! Secret could not be created is deleted at once (and the pod, when only the Secret failed);
+//! if the operator stops in between, the cleanup rule finds an offline registration of this
+//! AgentPool without a pod and removes it at the next poll (no grace period for minted
 //! registrations, see `plan::cleanup`).
 
 pub mod files;
 pub mod key;
-pub mod reserve;
 
 use std::collections::{BTreeMap, HashMap};
 
 use azp_ado::{AdoClient, AdoError, AgentAuthorization, AgentPublicKey, NewAgent};
 use azp_contract::{AgentPoolRef, labels, naming};
 use k8s_openapi::ByteString;
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::core::v1::{Pod, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::api::PostParams;
 use kube::{Api, ResourceExt};
 use tracing::{info, warn};
 
-use crate::apply::{ApplyError, CreatedPod, Target, delete_pod};
+use crate::apply::{ApplyError, Target, delete_pod};
+use crate::render::{new_pod_name, render_pod};
 
 use self::files::{AgentSettings, Credentials, registration_files};
 use self::key::AgentKey;
@@ -82,58 +78,63 @@ impl std::fmt::Debug for Minted {
     }
 }
 
-/// Registers the agent of `pod` (created, waiting for its Secret) and writes its Secret. On
-/// failure the pod is deleted, and its registration removed, before the error is returned.
-pub async fn register_pod(target: &Target<'_>, pod: &CreatedPod) -> Result<(), ApplyError> {
+/// Creates one agent pod with an operator-minted registration; returns the pod name.
+pub async fn create_pod(target: &Target<'_>) -> Result<String, ApplyError> {
     let pool_name = target.pool.name_any();
     let namespace = target.pool.namespace().unwrap_or_default();
-    let agent_name = naming::pod_agent_name(&namespace, &pod.name);
-    let minted = match mint(target, &agent_name).await {
-        Ok(minted) => minted,
-        Err(error) => {
-            abandon_pod(target, pod, "its registration could not be made").await;
-            return Err(error);
-        }
-    };
     let secrets: Api<Secret> = Api::namespaced(target.pods.clone().into_client(), &namespace);
-    let secret = registration_secret(pod, &namespace, &pool_name, minted.files);
-    if let Err(error) = secrets.create(&PostParams::default(), &secret).await {
-        warn!(%error, pod = %pod.name, "registration Secret could not be created");
-        abandon_pod(target, pod, "its registration Secret could not be created").await;
-        revoke(target, minted.agent_id, "its Secret could not be created").await;
-        return Err(error.into());
-    }
-    info!(pod = %pod.name, agent_id = minted.agent_id, "agent registered by the operator");
-    Ok(())
-}
-
-/// Deletes a new pod that will never get its registration Secret (it would wait for it until
-/// the startup timeout).
-pub async fn abandon_pod(target: &Target<'_>, pod: &CreatedPod, why: &str) {
-    match delete_pod(&target.pods, &pod.name).await {
-        Ok(()) => info!(pod = %pod.name, why, "new pod deleted"),
-        Err(error) => {
-            warn!(%error, pod = %pod.name, why, "could not delete a new pod; the startup timeout will");
+    // A pod name clash (1 in 27^5 per existing pod) is retried once with a fresh name.
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let pod_name = new_pod_name(&pool_name);
+        let pod = render_pod(target.pool, &pod_name)?;
+        let agent_name = naming::pod_agent_name(&namespace, &pod_name);
+        let minted = mint(target, &agent_name).await?;
+        let created = match target.pods.create(&PostParams::default(), &pod).await {
+            Ok(created) => created,
+            Err(error) => {
+                revoke(target, minted.agent_id, "its pod could not be created").await;
+                match error {
+                    kube::Error::Api(status) if status.code == 409 && attempts < 3 => continue,
+                    error => return Err(error.into()),
+                }
+            }
+        };
+        let secret = registration_secret(&created, &pool_name, minted.files);
+        if let Err(error) = secrets.create(&PostParams::default(), &secret).await {
+            warn!(%error, pod = %pod_name, "registration Secret could not be created; removing the pod");
+            if let Err(error) = delete_pod(&target.pods, &pod_name).await {
+                warn!(%error, pod = %pod_name, "could not delete the pod without its Secret");
+            }
+            revoke(target, minted.agent_id, "its Secret could not be created").await;
+            return Err(error.into());
         }
+        info!(pod = %pod_name, agent_id = minted.agent_id, "agent registered by the operator");
+        return Ok(pod_name);
     }
 }
 
-/// Takes a key and registers the agent.
+/// Generates the key and registers the agent.
 async fn mint(target: &Target<'_>, agent_name: &str) -> Result<Minted, ApplyError> {
-    let key = target.keys.take().await.map_err(mint_error)?;
-    mint_registration(target.ado, target.pool, target.pool_id, agent_name, key).await
+    mint_registration(target.ado, target.pool, target.pool_id, agent_name).await
 }
 
-/// Registers `agent_name` with `key` in Azure DevOps pool `pool_id` for `pool`, and returns
-/// the registration files the pod's `agent` container reads. A registration whose files
-/// cannot be made is removed again. (Also what tests use to run a rendered pod elsewhere.)
+/// Generates an agent key, registers `agent_name` in Azure DevOps pool `pool_id` for `pool`,
+/// and returns the registration files the pod's `agent` container reads. A registration whose
+/// files cannot be made is removed again. (Also what tests use to run a rendered pod elsewhere.)
 pub async fn mint_registration(
     ado: &AdoClient,
     pool: &crate::crd::AgentPool,
     pool_id: i32,
     agent_name: &str,
-    key: AgentKey,
 ) -> Result<Minted, ApplyError> {
+    // RSA key generation is CPU work (tens of milliseconds): off the async workers, so a
+    // burst of pods generates keys in parallel and polls are not held up.
+    let key = tokio::task::spawn_blocking(AgentKey::generate)
+        .await
+        .map_err(|_| mint_error(key::KeyError::Generate))?
+        .map_err(mint_error)?;
     let agent = NewAgent {
         name: agent_name.to_owned(),
         version: MINTED_VERSION.into(),
@@ -230,16 +231,12 @@ async fn revoke_agent(ado: &AdoClient, pool_id: i32, agent_id: i32, why: &str) {
 }
 
 /// The pod's registration Secret, owned by the pod so it goes with it.
-fn registration_secret(
-    pod: &CreatedPod,
-    namespace: &str,
-    pool_name: &str,
-    files: BTreeMap<String, Vec<u8>>,
-) -> Secret {
+fn registration_secret(pod: &Pod, pool_name: &str, files: BTreeMap<String, Vec<u8>>) -> Secret {
+    let pod_name = pod.name_any();
     Secret {
         metadata: ObjectMeta {
-            name: Some(secret_name(&pod.name)),
-            namespace: Some(namespace.to_owned()),
+            name: Some(secret_name(&pod_name)),
+            namespace: pod.namespace(),
             labels: Some(BTreeMap::from([
                 (labels::MANAGED_BY.into(), labels::MANAGED_BY_VALUE.into()),
                 (labels::POOL.into(), pool_name.into()),
@@ -248,8 +245,8 @@ fn registration_secret(
             owner_references: Some(vec![OwnerReference {
                 api_version: "v1".into(),
                 kind: "Pod".into(),
-                name: pod.name.clone(),
-                uid: pod.uid.clone(),
+                name: pod_name,
+                uid: pod.uid().unwrap_or_default(),
                 controller: Some(true),
                 block_owner_deletion: None,
             }]),

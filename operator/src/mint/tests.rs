@@ -1,6 +1,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use azp_ado_emulator::standin::settings::AgentRoot;
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use super::files::{AgentSettings, Credentials, registration_files};
 use super::key::AgentKey;
@@ -81,11 +83,16 @@ fn a_corrupted_key_file_is_refused_by_the_stand_in() {
 
 #[test]
 fn the_secret_belongs_to_its_pod_and_holds_only_the_three_files() {
-    let pod = CreatedPod {
-        name: "linux-b7x2k".into(),
-        uid: "0b5c-uid".into(),
+    let pod = Pod {
+        metadata: ObjectMeta {
+            name: Some("linux-b7x2k".into()),
+            namespace: Some("ci".into()),
+            uid: Some("0b5c-uid".into()),
+            ..ObjectMeta::default()
+        },
+        ..Pod::default()
     };
-    let secret = registration_secret(&pod, "ci", "linux", files());
+    let secret = registration_secret(&pod, "linux", files());
     assert_eq!(
         secret.metadata.name.as_deref(),
         Some("linux-b7x2k-registration")

@@ -109,9 +109,14 @@ const CALL_SITES: &[CallSite] = &[
         pattern: r"config_maps\.get_opt\(",
         needs: &[(Watched, "", "configmaps", &["get"])],
     },
-    // Operator-minted registrations: the pod (created in apply.rs like any other), then its
-    // registration Secret. The Secret is owned by the pod (no blockOwnerDeletion) and removed
-    // by the garbage collector, so the operator never deletes Secrets.
+    // Operator-minted registrations: the pod, then its registration Secret. The Secret is
+    // owned by the pod (no blockOwnerDeletion) and removed by the garbage collector, so the
+    // operator never deletes Secrets.
+    CallSite {
+        file: "mint/mod.rs",
+        pattern: r"target\.pods\.create\(",
+        needs: &[(Watched, "", "pods", &["create"])],
+    },
     CallSite {
         file: "mint/mod.rs",
         pattern: r"secrets\.create\(&PostParams",

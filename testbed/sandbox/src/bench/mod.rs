@@ -5,6 +5,7 @@
 //! hundreds of pods fit on two cores; every report row says so. The operator is the real
 //! binary, as a child process; its peak RSS and CPU come from `/proc`.
 
+pub mod events;
 pub mod list_calls;
 pub mod phases;
 pub mod player;

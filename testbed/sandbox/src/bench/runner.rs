@@ -174,6 +174,15 @@ async fn measure(
         .collect();
     let pods = clock.pods();
     let records = player.records();
+    // Why pods beyond one per job were made (deleted at the startup timeout and replaced, …).
+    let reasons = super::events::reasons_since(rig, started).await;
+    if !reasons.is_empty() {
+        let counted: Vec<String> = reasons.iter().map(|(r, n)| format!("{r} × {n}")).collect();
+        notes.push(format!(
+            "operator Events during the run: {}",
+            counted.join(", ")
+        ));
+    }
 
     let by_registration =
         super::registration::figures(&super::registration::modes(plan), &pods, &records, &jobs);

@@ -99,7 +99,7 @@ impl AppliedAgent {
 /// again, so a throttled create keeps its slot while it waits and a throttling API server never
 /// sees more than this many creates at once (`operator/tests/api_throttling.rs`). Retrying the
 /// same create is safe: a 429 was not applied, and the pod name was chosen before the first try.
-pub(crate) const CREATES_IN_FLIGHT: usize = 8;
+const CREATES_IN_FLIGHT: usize = 8;
 
 /// Everything needed to act on one AgentPool.
 pub struct Target<'a> {
@@ -115,15 +115,6 @@ pub struct Target<'a> {
     pub pool_id: i32,
     /// Agent keys generated ahead of need (operator-minted registrations).
     pub keys: &'a Arc<KeyReserve>,
-}
-
-/// A pod just created: what its registration Secret's owner reference needs.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CreatedPod {
-    /// Pod name.
-    pub name: String,
-    /// Pod uid.
-    pub uid: String,
 }
 
 fn ado_id(id: AgentId) -> i32 {
@@ -223,11 +214,9 @@ async fn delete_pods(
 
 /// Creates `count` agent pods, [`CREATES_IN_FLIGHT`] at a time: a burst of hundreds of jobs is
 /// otherwise bounded by one API round trip per pod. Every create is awaited before this
-/// returns, so the count is exactly what the plan asked for; the first error wins. The pods of
-/// an operator-minted AgentPool wait for their registration Secret ([`crate::mint`]), made
-/// once every AgentPool of the group has its pods.
-pub async fn create_pods(target: &Target<'_>, count: u32) -> Result<Vec<CreatedPod>, ApplyError> {
-    let results: Vec<Result<CreatedPod, ApplyError>> = futures::stream::iter(0..count)
+/// returns, so the count is exactly what the plan asked for; the first error wins.
+pub async fn create_pods(target: &Target<'_>, count: u32) -> Result<Vec<String>, ApplyError> {
+    let results: Vec<Result<String, ApplyError>> = futures::stream::iter(0..count)
         .map(|_| create_pod(target))
         .buffer_unordered(CREATES_IN_FLIGHT)
         .collect()
@@ -252,7 +241,10 @@ async fn picked_up_a_job(target: &Target<'_>, agent_name: Option<&str>) -> Resul
     }))
 }
 
-async fn create_pod(target: &Target<'_>) -> Result<CreatedPod, ApplyError> {
+async fn create_pod(target: &Target<'_>) -> Result<String, ApplyError> {
+    if target.pool.spec.registration.is_minted() {
+        return crate::mint::create_pod(target).await;
+    }
     let name = target.pool.name_any();
     // A name clash (1 in 27^5 per existing pod) is retried once with a fresh name.
     let mut attempts = 0;
@@ -261,12 +253,7 @@ async fn create_pod(target: &Target<'_>) -> Result<CreatedPod, ApplyError> {
         let pod_name = new_pod_name(&name);
         let pod = render_pod(target.pool, &pod_name)?;
         match target.pods.create(&PostParams::default(), &pod).await {
-            Ok(created) => {
-                return Ok(CreatedPod {
-                    uid: created.uid().unwrap_or_default(),
-                    name: pod_name,
-                });
-            }
+            Ok(_) => return Ok(pod_name),
             Err(kube::Error::Api(status)) if status.code == 409 && attempts < 3 => {}
             Err(error) => return Err(error.into()),
         }

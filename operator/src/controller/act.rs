@@ -13,7 +13,7 @@ use super::Controller;
 use super::admit::Member;
 use super::finished::Finished;
 use super::group::{GroupPass, GroupState, Planned};
-use crate::apply::{self, Applied, ApplyError, CreatedPod, Target};
+use crate::apply::{self, Applied, ApplyError, Target};
 use crate::buildkit_health;
 use crate::crd::ImageCapabilities;
 use crate::plan::{self, JobView, PoolKey};
@@ -22,7 +22,7 @@ use crate::start_failures;
 use crate::status::{Health, StatusUpdate};
 
 /// Pods created by [`Controller::create_pods_first`], per AgentPool.
-pub(super) type Created = HashMap<PoolKey, Result<Vec<CreatedPod>, ApplyError>>;
+pub(super) type Created = HashMap<PoolKey, Result<Vec<String>, ApplyError>>;
 
 impl Controller {
     /// Pods for waiting jobs, for every AgentPool of the group, before anything else: with 50
@@ -57,7 +57,6 @@ impl Controller {
             };
             created.insert(member.key.clone(), result);
         }
-        self.register_minted(pass, &mut created).await;
         created
     }
 
@@ -133,7 +132,7 @@ impl Controller {
             let result = match created.remove(&member.key) {
                 Some(Err(error)) => Err(error),
                 Some(Ok(new_pods)) => apply::apply_plan(&target, plan).await.map(|mut applied| {
-                    applied.created = new_pods.into_iter().map(|pod| pod.name).collect();
+                    applied.created = new_pods;
                     applied
                 }),
                 None => apply::apply_plan(&target, plan).await,
@@ -255,11 +254,7 @@ impl Controller {
 
     /// Everything `apply` needs to act on one member of the group. An operator-minted
     /// AgentPool starts the key reserve filling before its first burst.
-    pub(super) fn target_for<'t>(
-        &'t self,
-        member: &Member<'t>,
-        pass: &'t GroupPass<'_>,
-    ) -> Target<'t> {
+    fn target_for<'t>(&'t self, member: &Member<'t>, pass: &'t GroupPass<'_>) -> Target<'t> {
         if member.pool.spec.registration.is_minted() {
             self.keys.warm();
         }

@@ -15,7 +15,6 @@ mod finished;
 mod group;
 mod jobs;
 mod poll;
-mod register;
 mod report;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};

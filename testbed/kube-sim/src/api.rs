@@ -92,9 +92,10 @@ pub struct Cluster {
 }
 
 pub(crate) fn object_key(rt: &ResourceType, namespace: Option<&str>, name: &str) -> ObjectKey {
+    let (group, resource) = rt.storage();
     ObjectKey {
-        group: rt.group.clone(),
-        resource: rt.plural.clone(),
+        group: group.to_string(),
+        resource: resource.to_string(),
         namespace: if rt.namespaced {
             namespace.unwrap_or("").to_string()
         } else {
@@ -113,8 +114,10 @@ pub(crate) fn namespace_key(ns: &str) -> ObjectKey {
     }
 }
 
-/// Copies an object for a reader of `rt`'s version (CRD conversion strategy `None`).
-pub fn present(mut obj: Value, rt: &ResourceType) -> Value {
+/// Copies an object for a reader of `rt`'s version (CRD conversion strategy `None`; Events
+/// converted between their two API versions).
+pub fn present(obj: Value, rt: &ResourceType) -> Value {
+    let mut obj = crate::event_convert::for_reader(rt, obj);
     if let Some(m) = obj.as_object_mut() {
         m.insert("apiVersion".into(), Value::String(rt.api_version()));
         m.insert("kind".into(), Value::String(rt.kind.clone()));
@@ -222,14 +225,18 @@ impl Cluster {
             Some(t) => Some(decode_continue(t)?),
             None => None,
         };
-        let matching: Vec<(&ObjectKey, &Value)> = st
-            .list(&rt.group, &rt.plural, ns)
+        let (group, resource) = rt.storage();
+        // Selectors apply to the object as this API version shows it (core Events'
+        // `involvedObject.*` are `regarding.*` in storage).
+        let matching: Vec<(&ObjectKey, Value)> = st
+            .list(group, resource, ns)
             .into_iter()
             .filter(|(k, _)| {
                 after
                     .as_ref()
                     .is_none_or(|(ans, aname)| (&k.namespace, &k.name) > (ans, aname))
             })
+            .map(|(k, o)| (k, present(o.clone(), rt)))
             .filter(|(_, o)| q.labels.matches(o) && q.fields.matches(o))
             .collect();
         let total = matching.len();
@@ -238,10 +245,7 @@ impl Cluster {
         } else {
             q.limit.min(total)
         };
-        let items: Vec<Value> = matching[..take]
-            .iter()
-            .map(|(_, o)| present((*o).clone(), rt))
-            .collect();
+        let items: Vec<Value> = matching[..take].iter().map(|(_, o)| o.clone()).collect();
         let mut list_meta = json!({"resourceVersion": st.current_rv().to_string()});
         if take < total
             && let Some((k, _)) = matching.get(take.saturating_sub(1))

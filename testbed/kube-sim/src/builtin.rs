@@ -10,6 +10,9 @@ pub fn normalize(rt: &ResourceType, old: Option<&Value>, new: &mut Value) -> Res
     if rt.group == "events.k8s.io" && rt.plural == "events" {
         return crate::event_v1::validate(rt, old, new);
     }
+    if crate::event_convert::is_core_event(rt) {
+        return crate::event_core::validate(rt, new);
+    }
     if !rt.group.is_empty() {
         return Ok(());
     }

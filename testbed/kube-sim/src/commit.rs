@@ -188,8 +188,12 @@ impl Cluster {
         if !applied {
             managed::record_update(old, &mut new, writer, Shape::root(rt.schema.as_ref()));
         }
+        // Stored in one form whichever Event API wrote it (see event_convert.rs); a write is a
+        // no-op when the stored form would not change.
+        let new = crate::event_convert::for_storage(rt, new);
         if let Some(old) = old
-            && without_volatile(old) == without_volatile(&new)
+            && without_volatile(&crate::event_convert::for_storage(rt, old.clone()))
+                == without_volatile(&new)
         {
             return Ok(old.clone());
         }

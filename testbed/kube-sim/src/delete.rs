@@ -224,10 +224,14 @@ impl Cluster {
     ) -> Result<Value, ApiError> {
         let dry_run = dry_run_of(opts.dry_run.as_deref())?;
         let mut st = self.store.lock();
+        let (group, resource) = rt.storage();
         let keys: Vec<ObjectKey> = st
-            .list(&rt.group, &rt.plural, ns)
+            .list(group, resource, ns)
             .into_iter()
-            .filter(|(_, o)| q.labels.matches(o) && q.fields.matches(o))
+            .filter(|(_, o)| {
+                let shown = present((*o).clone(), rt);
+                q.labels.matches(&shown) && q.fields.matches(&shown)
+            })
             .map(|(k, _)| k.clone())
             .collect();
         let mut items = Vec::new();

@@ -11,6 +11,8 @@ pub mod config;
 pub mod crd;
 mod delete;
 pub mod error;
+mod event_convert;
+mod event_core;
 mod event_v1;
 pub mod faults;
 pub mod fields;

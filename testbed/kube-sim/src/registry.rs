@@ -98,6 +98,17 @@ impl ResourceType {
         }
     }
 
+    /// The (group, resource) its objects are stored under: its own, except core `v1` Events,
+    /// which are the `events.k8s.io/v1` Events seen through another API version, as on a
+    /// real server (see `event_convert.rs`).
+    pub fn storage(&self) -> (&str, &str) {
+        if crate::event_convert::is_core_event(self) {
+            crate::event_convert::STORAGE
+        } else {
+            (&self.group, &self.plural)
+        }
+    }
+
     /// Whether this is a custom resource (registered by a CRD).
     pub fn is_custom(&self) -> bool {
         self.schema.is_some()

@@ -130,15 +130,61 @@ pub struct FieldSelector {
     requirements: Vec<(String, bool, String)>,
 }
 
-const SUPPORTED_FIELDS: &[&str] = &[
-    "metadata.name",
-    "metadata.namespace",
-    "status.phase",
-    "spec.nodeName",
+/// Field labels every kind has.
+const META_FIELDS: &[&str] = &["metadata.name", "metadata.namespace"];
+
+/// Field labels of Pods beyond metadata.
+const POD_FIELDS: &[&str] = &["status.phase", "spec.nodeName"];
+
+/// Field labels of core `v1` Events beyond metadata (`AddFieldLabelConversionsForEvent`);
+/// `kubectl describe` finds an object's Events with the `involvedObject.*` ones.
+const CORE_EVENT_FIELDS: &[&str] = &[
+    "involvedObject.kind",
+    "involvedObject.namespace",
+    "involvedObject.name",
+    "involvedObject.uid",
+    "involvedObject.apiVersion",
+    "involvedObject.resourceVersion",
+    "involvedObject.fieldPath",
+    "reason",
+    "reportingComponent",
+    "source",
+    "type",
 ];
 
+/// Whether `kind` (`Kind` or `Kind.group`) has the field label `field`.
+fn supported(kind: &str, field: &str) -> bool {
+    let extra: &[&str] = match kind {
+        "Pod" => POD_FIELDS,
+        "Event" => CORE_EVENT_FIELDS,
+        _ => &[],
+    };
+    META_FIELDS.contains(&field) || extra.contains(&field)
+}
+
+/// The value of a field label (absent fields are ""). An Event's `source` is its
+/// `source.component`, or else its `reportingComponent` (`ToSelectableFields`).
+fn field_value<'a>(object: &'a Value, field: &str) -> &'a str {
+    let at = |pointer: &str| {
+        object
+            .pointer(pointer)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+    };
+    if field == "source" {
+        let component = at("/source/component");
+        return if component.is_empty() {
+            at("/reportingComponent")
+        } else {
+            component
+        };
+    }
+    at(&format!("/{}", field.replace('.', "/")))
+}
+
 impl FieldSelector {
-    /// Parses `fieldSelector`; unsupported fields are a 400 like the real server's.
+    /// Parses `fieldSelector` for `kind` (`Kind`, or `Kind.group` outside the core group);
+    /// unsupported fields are a 400 like the real server's.
     pub fn parse(s: &str, kind: &str) -> Result<Self, ApiError> {
         let mut requirements = Vec::new();
         for part in split_top_level(s) {
@@ -154,10 +200,9 @@ impl FieldSelector {
                 )));
             };
             let field = field.trim();
-            let pod_only = matches!(field, "status.phase" | "spec.nodeName");
-            if !SUPPORTED_FIELDS.contains(&field) || (pod_only && kind != "Pod") {
+            if !supported(kind, field) {
                 return Err(ApiError::bad_request(format!(
-                    "field label not supported: {field} (kube-sim supports metadata.name, metadata.namespace; status.phase and spec.nodeName on pods)"
+                    "field label not supported: {field} (kube-sim supports metadata.name, metadata.namespace; status.phase and spec.nodeName on pods; involvedObject.*, reason, reportingComponent, source and type on core v1 events)"
                 )));
             }
             requirements.push((field.to_string(), equal, value.trim().to_string()));
@@ -167,14 +212,9 @@ impl FieldSelector {
 
     /// Whether an object satisfies every requirement (absent fields compare as "").
     pub fn matches(&self, object: &Value) -> bool {
-        self.requirements.iter().all(|(field, equal, value)| {
-            let pointer = format!("/{}", field.replace('.', "/"));
-            let actual = object
-                .pointer(&pointer)
-                .and_then(Value::as_str)
-                .unwrap_or("");
-            (actual == value) == *equal
-        })
+        self.requirements
+            .iter()
+            .all(|(field, equal, value)| (field_value(object, field) == value) == *equal)
     }
 }
 
@@ -242,6 +282,26 @@ mod tests {
         );
         assert_eq!(
             FieldSelector::parse("status.phase=x", "Secret")
+                .unwrap_err()
+                .code,
+            400
+        );
+    }
+
+    #[test]
+    fn core_events_select_on_their_object_and_source() {
+        let event = json!({"metadata": {"name": "e", "namespace": "ns"},
+            "involvedObject": {"kind": "Pod", "name": "p", "uid": "u1"},
+            "source": {}, "reportingComponent": "azp-operator"});
+        let sel = "involvedObject.kind=Pod,involvedObject.name=p,involvedObject.uid=u1";
+        assert!(FieldSelector::parse(sel, "Event").unwrap().matches(&event));
+        assert!(
+            FieldSelector::parse("source=azp-operator", "Event")
+                .unwrap()
+                .matches(&event)
+        );
+        assert_eq!(
+            FieldSelector::parse("involvedObject.name=p", "Event.events.k8s.io")
                 .unwrap_err()
                 .code,
             400

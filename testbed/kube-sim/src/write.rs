@@ -97,6 +97,7 @@ impl Cluster {
         let old = st
             .get(&key)
             .cloned()
+            .map(|o| crate::event_convert::for_reader(rt, o))
             .ok_or_else(|| ApiError::not_found(&rt.plural, &rt.group, name))?;
         let writer = Writer {
             manager: &opts.field_manager,
@@ -131,7 +132,11 @@ impl Cluster {
     ) -> Result<(Value, u16), ApiError> {
         let mut st = self.store.lock();
         let key = object_key(rt, ns, name);
-        let old = st.get(&key).cloned();
+        // Patches apply to the object as the request's API version shows it.
+        let old = st
+            .get(&key)
+            .cloned()
+            .map(|o| crate::event_convert::for_reader(rt, o));
         let api_version = rt.api_version();
         let writer = Writer {
             manager: &opts.field_manager,

@@ -332,3 +332,71 @@ async fn kubectl_debug_copies_a_pod_as_protobuf() {
     assert_eq!(copy["spec"], original["spec"]);
     sim.shutdown().await;
 }
+
+/// What the operator records (events.k8s.io/v1, through kube-runtime's Recorder) is what
+/// `kubectl get events` and `kubectl describe pod` show, as on a real cluster: one storage,
+/// two API versions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_shows_the_events_the_operator_records() {
+    use kube::Resource;
+    use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+    let (sim, client) = start().await;
+    let k = Kubectl::new(&sim);
+    let pod = create_pod(&client, "agent-7").await;
+    let recorder = Recorder::new(
+        client.clone(),
+        Reporter {
+            controller: "azp-operator".into(),
+            instance: None,
+        },
+    );
+    let event = Event {
+        type_: EventType::Warning,
+        reason: "PatInvalid".into(),
+        note: Some("Azure DevOps answered 401".into()),
+        action: "Poll".into(),
+        secondary: None,
+    };
+    for _ in 0..3 {
+        recorder
+            .publish(&event, &pod.object_ref(&()))
+            .await
+            .unwrap();
+    }
+
+    let (ok, out, err) = k.run(&["get", "events", "-n", "default"], None).await;
+    assert!(ok, "{err}");
+    let row = out
+        .lines()
+        .find(|l| l.contains("PatInvalid"))
+        .unwrap_or_else(|| panic!("no PatInvalid row in:\n{out}"));
+    for cell in ["Warning", "pod/agent-7", "Azure DevOps answered 401"] {
+        assert!(row.contains(cell), "{cell:?} missing from {row:?}");
+    }
+    // The series the recorder patched is the COUNT of `-o wide`.
+    let (ok, wide, err) = k
+        .run(&["get", "events", "-n", "default", "-o", "wide"], None)
+        .await;
+    assert!(ok, "{err}");
+    let header: Vec<&str> = wide.lines().next().unwrap().split_whitespace().collect();
+    let row = wide.lines().find(|l| l.contains("PatInvalid")).unwrap();
+    assert!(header.contains(&"COUNT"), "{wide}");
+    assert!(row.contains("azp-operator"), "SOURCE missing: {row}");
+    assert!(
+        row.split_whitespace().any(|c| c == "3"),
+        "count 3 missing: {row}"
+    );
+
+    let (ok, described, err) = k.run(&["describe", "pod", "agent-7"], None).await;
+    assert!(ok, "{err}");
+    let events = described
+        .split("Events:")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no Events section in:\n{described}"));
+    assert!(
+        events.contains("PatInvalid") && events.contains("Azure DevOps answered 401"),
+        "{described}"
+    );
+    assert!(events.contains("azp-operator"), "From missing: {events}");
+    sim.shutdown().await;
+}

@@ -1,5 +1,6 @@
 //! The HTTP front: routing, query parsing, verbs → `Cluster` operations.
 pub mod discovery;
+pub mod event_table;
 pub mod openapi;
 pub mod protobuf;
 pub mod render;
@@ -173,6 +174,7 @@ fn field_manager(q: &Query, headers: &HeaderMap) -> Result<String, ApiError> {
     Ok(ua.split('/').next().unwrap_or("unknown").to_string())
 }
 
+/// `kind` is `Kind` or `Kind.group` (field selectors differ between the two Event APIs).
 fn list_query(q: &Query, kind: &str) -> Result<ListQuery, ApiError> {
     Ok(ListQuery {
         labels: LabelSelector::parse(q.get("labelSelector").unwrap_or(""))?,
@@ -325,7 +327,7 @@ async fn resource(
     match (rp.name.as_deref(), rp.subresource.as_deref()) {
         (None, _) => match *method {
             Method::GET => {
-                let lq = list_query(&q, &rt.kind)?;
+                let lq = list_query(&q, &rt.kind_group())?;
                 if q.flag("watch") {
                     let params =
                         watch::WatchParams {
@@ -366,7 +368,7 @@ async fn resource(
                 if rt.namespaced && ns.is_none() {
                     return Err(not_allowed());
                 }
-                let lq = list_query(&q, &rt.kind)?;
+                let lq = list_query(&q, &rt.kind_group())?;
                 Ok(json_response(
                     200,
                     &cluster.delete_collection(&rt, ns, &lq, &delete_options(&q, &body)?)?,

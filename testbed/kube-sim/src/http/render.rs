@@ -172,6 +172,14 @@ fn columns_for(rt: &ResourceType) -> (Vec<Value>, CellFn) {
             }),
         );
     }
+    if crate::event_convert::is_event(rt) {
+        // One printer for both Event APIs, over the core form (as the real server's
+        // internal type).
+        return (
+            super::event_table::columns(),
+            Box::new(|o| super::event_table::cells(&crate::event_convert::as_core(o))),
+        );
+    }
     match (rt.group.as_str(), rt.plural.as_str()) {
         ("", "pods") => (
             vec![

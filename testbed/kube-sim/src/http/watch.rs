@@ -48,7 +48,7 @@ impl Filter {
 
     /// The event this watch sees for a stored change, if any.
     fn translate(&self, e: &StoredEvent) -> Option<(&'static str, Value)> {
-        if e.key.group != self.rt.group || e.key.resource != self.rt.plural {
+        if (e.key.group.as_str(), e.key.resource.as_str()) != self.rt.storage() {
             return None;
         }
         if let Some(ns) = &self.params.namespace
@@ -56,8 +56,13 @@ impl Filter {
         {
             return None;
         }
-        let now = self.selects(&e.object);
-        let before = e.previous.as_ref().is_some_and(|p| self.selects(p));
+        // Selectors see the object as this API version shows it (Events are converted).
+        let object = present(e.object.clone(), &self.rt);
+        let now = self.selects(&object);
+        let before = e
+            .previous
+            .as_ref()
+            .is_some_and(|p| self.selects(&present(p.clone(), &self.rt)));
         let kind = match (e.kind, before, now) {
             (EventKind::Added, _, true) => "ADDED",
             (EventKind::Modified, true, true) => "MODIFIED",
@@ -66,7 +71,7 @@ impl Filter {
             (EventKind::Deleted, _, true) => EventKind::Deleted.as_str(),
             _ => return None,
         };
-        Some((kind, self.render(e.object.clone())))
+        Some((kind, self.render(object)))
     }
 
     fn render(&self, obj: Value) -> Value {
@@ -120,13 +125,11 @@ pub fn watch(
         let rv = filter.params.resource_version.as_str();
         let from_snapshot = rv.is_empty() || rv == "0" || filter.params.send_initial_events;
         let from_rv = if from_snapshot {
-            for (_, obj) in st.list(
-                &filter.rt.group,
-                &filter.rt.plural,
-                filter.params.namespace.as_deref(),
-            ) {
-                if filter.selects(obj) {
-                    initial.push(json!({"type": "ADDED", "object": filter.render(obj.clone())}));
+            let (group, resource) = filter.rt.storage();
+            for (_, obj) in st.list(group, resource, filter.params.namespace.as_deref()) {
+                let obj = present(obj.clone(), &filter.rt);
+                if filter.selects(&obj) {
+                    initial.push(json!({"type": "ADDED", "object": filter.render(obj)}));
                 }
             }
             st.current_rv()

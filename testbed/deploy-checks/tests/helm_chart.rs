@@ -92,6 +92,8 @@ fn values_schema_rejects_wrong_types_and_unknown_keys() {
         "grafanaDashboard.enabled=yes",
         "operator.podStartupTimeoutSeconds=0",
         "operator.podFinishTimeoutSeconds=0",
+        "operator.mintedKeyReserve=-1",
+        "operator.mintedKeyReserve=lots",
         "operator.maxJobListBytes=512",
         "operator.maxJobListBytes=64MiB",
     ] {
@@ -471,6 +473,7 @@ fn operator_env_env_from_extra_args_and_startup_flags_reach_the_container() {
             "operator.podStartupTimeoutSeconds=900",
             "operator.podFinishTimeoutSeconds=120",
             "operator.maxJobListBytes=134217728",
+            "operator.mintedKeyReserve=0",
         ],
     ));
     let container = &of_kind(&docs, "Deployment")[0]["spec"]["template"]["spec"]["containers"][0];
@@ -502,6 +505,7 @@ fn operator_env_env_from_extra_args_and_startup_flags_reach_the_container() {
         args.contains(&"--pod-finish-timeout-seconds=120"),
         "{args:?}"
     );
+    assert!(args.contains(&"--minted-key-reserve=0"), "{args:?}");
     // A large integer must not reach the flag in float notation (1.34217728e+08).
     assert!(args.contains(&"--max-job-list-bytes=134217728"), "{args:?}");
     assert_eq!(args.last(), Some(&"--lease-duration-seconds=30"));

@@ -78,6 +78,16 @@ pub fn pod_agent_name(namespace: &str, pod_name: &str) -> String {
     format!("{namespace}.{pod_name}")
 }
 
+/// The pod name an agent name of [`pod_agent_name`] encodes for `namespace`, if it is one.
+/// A remainder holding a further dot is not taken for a pod name (placeholders are
+/// `<namespace>.<pool>.placeholder`).
+pub fn agent_pod_name<'a>(namespace: &str, agent_name: &'a str) -> Option<&'a str> {
+    agent_name
+        .strip_prefix(namespace)?
+        .strip_prefix('.')
+        .filter(|pod| !pod.is_empty() && !pod.contains('.'))
+}
+
 /// Name of the single offline placeholder agent of an AgentPool:
 /// `<namespace>.<name>.placeholder`.
 pub fn placeholder_agent_name(pool: &AgentPoolRef) -> String {
@@ -117,6 +127,17 @@ mod tests {
         let tricky = pod_agent_name("ci", "linux.placeholder-7fk2q");
         assert!(!is_placeholder_name(&tricky));
         assert_ne!(placeholder, pod_agent_name("ci", "linux"));
+    }
+
+    #[test]
+    fn a_pod_agent_name_gives_back_its_pod_and_nothing_else_does() {
+        let name = pod_agent_name("ci", "linux-7fk2q");
+        assert_eq!(agent_pod_name("ci", &name), Some("linux-7fk2q"));
+        assert_eq!(agent_pod_name("cd", &name), None, "another namespace");
+        assert_eq!(agent_pod_name("c", &name), None, "a namespace prefix only");
+        let placeholder = placeholder_agent_name(&AgentPoolRef::new("ci", "linux"));
+        assert_eq!(agent_pod_name("ci", &placeholder), None);
+        assert_eq!(agent_pod_name("ci", "ci."), None);
     }
 
     #[test]

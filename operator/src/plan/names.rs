@@ -79,9 +79,5 @@ fn encoded_pod(namespace: &str, agent_name: &str, placeholder: bool) -> Option<P
     if placeholder {
         return None;
     }
-    agent_name
-        .strip_prefix(namespace)?
-        .strip_prefix('.')
-        .filter(|pod| !pod.is_empty() && !pod.contains('.'))
-        .map(str::to_owned)
+    azp_contract::naming::agent_pod_name(namespace, agent_name).map(str::to_owned)
 }

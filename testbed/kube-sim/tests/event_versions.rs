@@ -13,40 +13,22 @@ use k8s_openapi::api::core::v1::Event as CoreEvent;
 use k8s_openapi::api::events::v1::Event as EventV1;
 use kube::Resource;
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams};
-use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use serde_json::json;
 
-fn recorder(client: &kube::Client) -> Recorder {
-    Recorder::new(
-        client.clone(),
-        Reporter {
-            controller: "azp-operator".into(),
-            instance: Some("azp-operator-0".into()),
-        },
-    )
-}
-
-fn pat_invalid() -> Event {
-    Event {
-        type_: EventType::Warning,
-        reason: "PatInvalid".into(),
-        note: Some("Azure DevOps answered 401".into()),
-        action: "Poll".into(),
-        secondary: None,
-    }
-}
+/// The replica name the Events of this file carry.
+const INSTANCE: Option<&str> = Some("azp-operator-0");
 
 #[tokio::test]
 async fn a_recorded_series_reads_through_core_v1_with_its_count() {
     let (sim, client) = start().await;
     let pod = create_pod(&client, "agent-1").await;
-    let recorder = recorder(&client);
+    let recorder = operator_recorder(&client, INSTANCE);
     recorder
-        .publish(&pat_invalid(), &pod.object_ref(&()))
+        .publish(&pat_invalid_event(), &pod.object_ref(&()))
         .await
         .unwrap();
     recorder
-        .publish(&pat_invalid(), &pod.object_ref(&()))
+        .publish(&pat_invalid_event(), &pod.object_ref(&()))
         .await
         .unwrap();
 
@@ -213,8 +195,8 @@ async fn a_core_v1_watch_sees_what_the_recorder_writes() {
         .timeout(10);
     let mut stream = core.watch(&params, &rv).await.unwrap().boxed();
 
-    recorder(&client)
-        .publish(&pat_invalid(), &pod.object_ref(&()))
+    operator_recorder(&client, INSTANCE)
+        .publish(&pat_invalid_event(), &pod.object_ref(&()))
         .await
         .unwrap();
     let first = tokio::time::timeout(Duration::from_secs(10), stream.try_next())

@@ -15,20 +15,8 @@ use serde_json::json;
 async fn recorder_creates_then_counts_repeated_events() {
     let (sim, client) = start().await;
     let pod = create_pod(&client, "evented").await;
-    let recorder = Recorder::new(
-        client.clone(),
-        Reporter {
-            controller: "azp-operator".into(),
-            instance: None,
-        },
-    );
-    let event = Event {
-        type_: EventType::Warning,
-        reason: "PatInvalid".into(),
-        note: Some("Azure DevOps answered 401".into()),
-        action: "Poll".into(),
-        secondary: None,
-    };
+    let recorder = operator_recorder(&client, None);
+    let event = pat_invalid_event();
     let reference = pod.object_ref(&());
     recorder.publish(&event, &reference).await.unwrap();
     recorder.publish(&event, &reference).await.unwrap();

@@ -339,24 +339,11 @@ async fn kubectl_debug_copies_a_pod_as_protobuf() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_shows_the_events_the_operator_records() {
     use kube::Resource;
-    use kube::runtime::events::{Event, EventType, Recorder, Reporter};
     let (sim, client) = start().await;
     let k = Kubectl::new(&sim);
     let pod = create_pod(&client, "agent-7").await;
-    let recorder = Recorder::new(
-        client.clone(),
-        Reporter {
-            controller: "azp-operator".into(),
-            instance: None,
-        },
-    );
-    let event = Event {
-        type_: EventType::Warning,
-        reason: "PatInvalid".into(),
-        note: Some("Azure DevOps answered 401".into()),
-        action: "Poll".into(),
-        secondary: None,
-    };
+    let recorder = operator_recorder(&client, None);
+    let event = pat_invalid_event();
     for _ in 0..3 {
         recorder
             .publish(&event, &pod.object_ref(&()))

@@ -103,6 +103,31 @@ pub async fn create_pod(client: &kube::Client, name: &str) -> Pod {
     .unwrap()
 }
 
+/// kube-runtime's Recorder as the operator sets it up (`instance`: its replica, if named).
+pub fn operator_recorder(
+    client: &kube::Client,
+    instance: Option<&str>,
+) -> kube::runtime::events::Recorder {
+    kube::runtime::events::Recorder::new(
+        client.clone(),
+        kube::runtime::events::Reporter {
+            controller: "azp-operator".into(),
+            instance: instance.map(str::to_owned),
+        },
+    )
+}
+
+/// The Warning Event the operator records for a refused PAT.
+pub fn pat_invalid_event() -> kube::runtime::events::Event {
+    kube::runtime::events::Event {
+        type_: kube::runtime::events::EventType::Warning,
+        reason: "PatInvalid".into(),
+        note: Some("Azure DevOps answered 401".into()),
+        action: "Poll".into(),
+        secondary: None,
+    }
+}
+
 /// The HTTP status code of a kube-rs API error.
 pub fn code(err: &kube::Error) -> u16 {
     match err {

@@ -130,6 +130,17 @@ fn env_var_source(source: core::EnvVarSource) -> Result<Value, ApiError> {
         .done())
 }
 
+/// `configMapRef`/`secretRef` of `envFrom`: the same two fields in two types.
+fn named_source(
+    reference: Option<core::LocalObjectReference>,
+    optional: Option<bool>,
+) -> Result<Value, ApiError> {
+    Ok(Out::new()
+        .str("name", local_name(reference))
+        .ptr("optional", optional)
+        .done())
+}
+
 fn key_selector(
     reference: Option<core::LocalObjectReference>,
     key: Option<String>,
@@ -184,20 +195,14 @@ fn env_from_source(source: core::EnvFromSource) -> Result<Value, ApiError> {
             local_object_reference,
             optional,
         } = s;
-        Ok(Out::new()
-            .str("name", local_name(local_object_reference))
-            .ptr("optional", optional)
-            .done())
+        named_source(local_object_reference, optional)
     })?;
     let secret = opt(secret_ref, |s| {
         let core::SecretEnvSource {
             local_object_reference,
             optional,
         } = s;
-        Ok(Out::new()
-            .str("name", local_name(local_object_reference))
-            .ptr("optional", optional)
-            .done())
+        named_source(local_object_reference, optional)
     })?;
     Ok(Out::new()
         .str("prefix", prefix)

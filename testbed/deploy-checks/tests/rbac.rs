@@ -50,7 +50,7 @@ const CALL_SITES: &[CallSite] = &[
     },
     CallSite {
         file: "inventory.rs",
-        pattern: r"api\.list\(",
+        pattern: r"\.list\(&params\)",
         needs: &[(Watched, "", "pods", &["list"])],
     },
     CallSite {

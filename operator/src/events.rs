@@ -6,10 +6,20 @@
 //! tells it apart: each kind of action has its own `action`, and an event about one pod names
 //! that pod as `related` (the AgentPool stays `regarding`, so `kubectl describe agentpool`
 //! still lists it). Only a repeat of the very same thing becomes a series.
+//!
+//! An event that names a pod is created directly instead ([`single_event`]): a pod is created,
+//! starts, finishes and is deleted once, so such an event never becomes a series, and the
+//! Recorder would keep each one in its series cache for six minutes for nothing: with a 500-pod
+//! burst that cache (about 2,000 whole Event objects) was the largest single allocation in a heap
+//! profile of the operator.
 
 use k8s_openapi::api::core::v1::ObjectReference;
+use k8s_openapi::api::events::v1::Event as ApiEvent;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
+use k8s_openapi::jiff::Timestamp;
+use kube::api::PostParams;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
-use kube::{Client, Resource, ResourceExt};
+use kube::{Api, Client, Resource, ResourceExt};
 use tracing::warn;
 
 use azp_contract::Outcome;
@@ -73,7 +83,11 @@ const NOTE_LIMIT_BYTES: usize = 1024;
 /// Publishes Events; failures are logged, never propagated (Events are best effort).
 #[derive(Clone)]
 pub struct EventSink {
+    /// Events about the AgentPool alone: a repeat becomes a series.
     recorder: Recorder,
+    /// Events that name a pod are created with this client, uncached.
+    client: Client,
+    reporter: Reporter,
 }
 
 impl EventSink {
@@ -84,7 +98,9 @@ impl EventSink {
             instance: Some(instance.into()),
         };
         Self {
-            recorder: Recorder::new(client, reporter),
+            recorder: Recorder::new(client.clone(), reporter.clone()),
+            client,
+            reporter,
         }
     }
 
@@ -158,7 +174,18 @@ impl EventSink {
             action: action.into(),
             secondary: related,
         };
-        if let Err(error) = self.recorder.publish(&event, &pool.object_ref(&())).await {
+        let regarding = pool.object_ref(&());
+        let published = if event.secondary.is_some() {
+            let event = single_event(&self.reporter, &event, regarding, Timestamp::now());
+            let namespace = event.metadata.namespace.clone().unwrap_or_default();
+            Api::<ApiEvent>::namespaced(self.client.clone(), &namespace)
+                .create(&PostParams::default(), &event)
+                .await
+                .map(drop)
+        } else {
+            self.recorder.publish(&event, &regarding).await
+        };
+        if let Err(error) = published {
             warn!(%error, reason, "could not publish event");
         }
     }
@@ -300,6 +327,48 @@ fn describe_outcome(pod: &str, outcome: &PodOutcome) -> String {
     }
 }
 
+/// `event` about `regarding` as a new `events.k8s.io/v1` Event, the way kube's Recorder writes
+/// the first event of a series (same name scheme, reporter and fields).
+fn single_event(
+    reporter: &Reporter,
+    event: &Event,
+    regarding: ObjectReference,
+    now: Timestamp,
+) -> ApiEvent {
+    let prefix = regarding
+        .name
+        .clone()
+        .unwrap_or_else(|| reporter.controller.clone());
+    ApiEvent {
+        metadata: ObjectMeta {
+            name: Some(format!("{prefix}.{:x}", now.as_nanosecond())),
+            namespace: regarding.namespace.clone(),
+            ..ObjectMeta::default()
+        },
+        action: Some(event.action.clone()),
+        reason: Some(event.reason.clone()),
+        note: event.note.clone(),
+        type_: Some(
+            match event.type_ {
+                EventType::Normal => "Normal",
+                EventType::Warning => "Warning",
+            }
+            .into(),
+        ),
+        event_time: Some(MicroTime(now)),
+        regarding: Some(regarding),
+        related: event.secondary.clone(),
+        reporting_controller: Some(reporter.controller.clone()),
+        reporting_instance: Some(
+            reporter
+                .instance
+                .clone()
+                .unwrap_or_else(|| reporter.controller.clone()),
+        ),
+        ..ApiEvent::default()
+    }
+}
+
 /// A reference to a pod in the AgentPool's namespace (the pod may be gone already).
 pub fn pod_reference(pool: &AgentPool, pod: &str) -> ObjectReference {
     ObjectReference {
@@ -361,6 +430,65 @@ mod tests {
             describe_outcome("p-1", &reported(Outcome::Succeeded, Some(7))),
             "pod p-1: job 7 Succeeded (why)"
         );
+    }
+
+    #[test]
+    fn an_event_naming_a_pod_is_written_as_the_recorder_writes_a_first_event() {
+        let pool: AgentPool = serde_json::from_value(serde_json::json!({
+            "apiVersion": "azp.dev/v1alpha1", "kind": "AgentPool",
+            "metadata": {"name": "linux", "namespace": "ci", "uid": "u-1"},
+            "spec": {
+                "organization": "https://dev.azure.com/contoso",
+                "pool": "linux",
+                "auth": {"patSecretRef": {"name": "azp-pat", "key": "pat"}},
+                "agent": {"image": "azp-agent:1"},
+            },
+        }))
+        .unwrap();
+        let reporter = Reporter {
+            controller: "azp-operator".into(),
+            instance: Some("azp-operator-7f9".into()),
+        };
+        let now: Timestamp = "2026-12-04T18:00:00.000001Z".parse().unwrap();
+        let event = Event {
+            type_: EventType::Warning,
+            reason: reason::POD_START_TIMEOUT.into(),
+            note: Some("pod linux-x1 never started".into()),
+            action: action::DELETE_UNSTARTED_POD.into(),
+            secondary: Some(pod_reference(&pool, "linux-x1")),
+        };
+        let written = single_event(&reporter, &event, pool.object_ref(&()), now);
+        assert_eq!(written.metadata.namespace.as_deref(), Some("ci"));
+        let name = written.metadata.name.unwrap();
+        assert_eq!(name, format!("linux.{:x}", now.as_nanosecond()));
+        assert_eq!(written.type_.as_deref(), Some("Warning"));
+        assert_eq!(written.reason.as_deref(), Some("PodStartTimeout"));
+        assert_eq!(written.action.as_deref(), Some("DeleteUnstartedPod"));
+        assert_eq!(written.note.as_deref(), Some("pod linux-x1 never started"));
+        assert_eq!(written.event_time, Some(MicroTime(now)));
+        let regarding = written.regarding.unwrap();
+        assert_eq!(
+            (
+                regarding.kind.as_deref(),
+                regarding.name.as_deref(),
+                regarding.uid.as_deref()
+            ),
+            (Some("AgentPool"), Some("linux"), Some("u-1"))
+        );
+        let related = written.related.unwrap();
+        assert_eq!(
+            (related.kind.as_deref(), related.name.as_deref()),
+            (Some("Pod"), Some("linux-x1"))
+        );
+        assert_eq!(
+            written.reporting_controller.as_deref(),
+            Some("azp-operator")
+        );
+        assert_eq!(
+            written.reporting_instance.as_deref(),
+            Some("azp-operator-7f9")
+        );
+        assert!(written.series.is_none());
     }
 
     #[test]

@@ -135,6 +135,12 @@ const CALL_SITES: &[CallSite] = &[
         pattern: r"Recorder::new\(",
         needs: &[(Watched, "events.k8s.io", "events", &["create", "patch"])],
     },
+    // Events that name a pod are created directly (they never become a series).
+    CallSite {
+        file: "events.rs",
+        pattern: r"\.create\(&PostParams::default\(\), &event\)",
+        needs: &[(Watched, "events.k8s.io", "events", &["create"])],
+    },
     CallSite {
         file: "leader.rs",
         pattern: r"\.get_opt\(",
